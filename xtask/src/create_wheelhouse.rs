@@ -1,0 +1,574 @@
+//! `create-wheelhouse`: every requirements file resolved by pip for every target, what is missing
+//! downloaded, and a new wheelhouse with its manifest swapped in at once.
+
+mod fetch;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    io::Read,
+    path::{Path, PathBuf},
+    time::Instant,
+};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use xshell::Shell;
+
+use crate::{
+    flags::CreateWheelhouse,
+    manifest::{
+        FileEntry, IndexSettings, Manifest, Resolution, ToolInfo, BUILD_TOOLS_GROUP, FORMAT_VERSION, MANIFEST_NAME,
+        SHA256SUMS_NAME,
+    },
+    parallel,
+    pip::{IndexOptions, Python},
+    redact::redact_url,
+    requirements::{self, hex, RequirementsRecord},
+    resolution::Pin,
+    settings::{self, Settings},
+    swap::{self, Staging},
+    target::{Platform, Target, TargetRecord},
+    ui,
+};
+
+/// Everything decided before pip runs.
+pub struct Plan {
+    pub root: PathBuf,
+    pub wheelhouse: PathBuf,
+    pub python: Python,
+    pub targets: Vec<Target>,
+    pub target_records: Vec<TargetRecord>,
+    pub requirements: Vec<RequirementsRecord>,
+    pub index: IndexOptions,
+    pub index_settings: IndexSettings,
+    pub jobs_to_run: Vec<Job>,
+    pub inputs_digest: String,
+    pub jobs: usize,
+    pub build_sdists: bool,
+}
+
+/// One resolution to make: a requirements file (or the build tools) on one target.
+pub struct Job {
+    pub group: String,
+    pub source: JobSource,
+    pub target: usize,
+    pub key: String,
+}
+
+pub enum JobSource {
+    File(PathBuf),
+    BuildTools,
+}
+
+/// What a run did, as `--json` prints it.
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    pub status: &'static str,
+    pub wheelhouse: String,
+    pub targets: Vec<String>,
+    pub requirements: Vec<String>,
+    pub n_files: usize,
+    pub n_bytes: u64,
+    pub resolved: usize,
+    pub resolutions_reused: usize,
+    pub downloaded: Vec<String>,
+    pub reused: usize,
+    pub removed: Vec<String>,
+    pub seconds: f64,
+}
+
+pub fn run(sh: &Shell, root: &Path, args: &CreateWheelhouse) -> Result<()> {
+    let started = Instant::now();
+    let settings = Settings::load(root)?;
+    let plan = plan(sh, root, &settings, args)?;
+    let _lock = swap::lock(&plan.wheelhouse)?;
+    for leftover in swap::recover(&plan.wheelhouse)? {
+        ui::say(&format!("removed {} left by an interrupted run", leftover.display()));
+    }
+    let previous = read_previous_manifest(&plan.wheelhouse);
+    let mut outcome = match &previous {
+        Some(previous) if !args.refresh && previous.inputs_digest == plan.inputs_digest => {
+            let damaged = damaged_files(&plan.wheelhouse, previous, args.full_check)?;
+            if damaged.is_empty() {
+                up_to_date(&plan, previous)
+            } else {
+                ui::say(&format!("{} files missing or changed ({}): repairing", damaged.len(), damaged.join(", ")));
+                update(&plan, Some(previous), false, args.full_check)?
+            }
+        }
+        _ => update(&plan, previous.as_ref(), args.refresh, args.full_check)?,
+    };
+    outcome.seconds = started.elapsed().as_secs_f64();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&outcome)?);
+    }
+    Ok(())
+}
+
+fn plan(sh: &Shell, root: &Path, settings: &Settings, args: &CreateWheelhouse) -> Result<Plan> {
+    let current = std::env::current_dir()?;
+    let from_flag = |path: &PathBuf| current.join(path);
+    let from_settings = |path: &PathBuf| root.join(path);
+    let wheelhouse = match (&args.wheelhouse, &settings.wheelhouse) {
+        (Some(path), _) => from_flag(path),
+        (None, Some(path)) => from_settings(path),
+        (None, None) => root.join("wheelhouse"),
+    };
+    let requirement_paths: Vec<PathBuf> = if !args.requirements.is_empty() {
+        args.requirements.iter().map(from_flag).collect()
+    } else if let Some(paths) = &settings.requirements {
+        paths.iter().map(from_settings).collect()
+    } else {
+        requirements::discover(root)?
+    };
+    let build_tools = !args.no_build_tools && settings.build_tools.unwrap_or(true);
+    if requirement_paths.is_empty() && !build_tools {
+        bail!(
+            "no requirements files in {}\nhint: pass -r FILE, or list them under `requirements` in wheelhouse.toml",
+            root.display()
+        );
+    }
+
+    let python_name = args.python.clone().or(settings.python.clone()).unwrap_or_else(|| "python3".to_owned());
+    let python = Python::find(sh, &python_name)?;
+
+    let host_platform = || Platform::host().map(|platform| platform.docker_name().to_owned());
+    let platforms: Vec<String> = if !args.platforms.is_empty() {
+        args.platforms.clone()
+    } else if let Some(platforms) = &settings.targets.platforms {
+        platforms.clone()
+    } else {
+        vec![host_platform().context("cannot tell this host's platform: pass --platform")?]
+    };
+    let pythons: Vec<String> = if !args.pythons.is_empty() {
+        args.pythons.clone()
+    } else {
+        settings.targets.python.clone().unwrap_or_else(|| vec![python.major_minor()])
+    };
+    let mut full_versions = settings.targets.full_versions.clone();
+    for full in &args.python_full_versions {
+        let short = full.split('.').take(2).collect::<Vec<_>>().join(".");
+        full_versions.insert(short, full.clone());
+    }
+    let libc = args.libc.as_deref().or(settings.targets.libc.as_deref());
+    let targets = settings::targets(&platforms, &pythons, libc, &full_versions)?;
+    let target_records = targets.iter().map(Target::record).collect::<Result<Vec<_>, _>>()?;
+
+    let mut requirements = Vec::new();
+    for path in &requirement_paths {
+        let record = requirements::read(root, path)
+            .with_context(|| format!("cannot use requirements file {}", path.display()))?;
+        requirements.push(record);
+    }
+
+    let index = IndexOptions {
+        index_url: args.index_url.clone().or(settings.index_url.clone()),
+        extra_index_urls: if args.extra_index_urls.is_empty() {
+            settings.extra_index_urls.clone().unwrap_or_default()
+        } else {
+            args.extra_index_urls.clone()
+        },
+        find_links: if args.find_links.is_empty() {
+            settings.find_links.clone().unwrap_or_default()
+        } else {
+            args.find_links.iter().map(|link| absolute_link(&current, link)).collect()
+        },
+    };
+    let build_sdists = args.build_sdists || settings.build_sdists.unwrap_or(false);
+    let index_settings = IndexSettings {
+        index_url: index.index_url.as_deref().map(redact_url),
+        extra_index_urls: index.extra_index_urls.iter().map(|url| redact_url(url)).collect(),
+        find_links: index.find_links.iter().map(|link| redact_url(link)).collect(),
+        build_tools,
+        build_sdists,
+    };
+
+    let mut groups: Vec<(String, String, JobSource)> = requirements
+        .iter()
+        .zip(&requirement_paths)
+        .map(|(record, path)| (record.path.clone(), record.content_digest(), JobSource::File(path.clone())))
+        .collect();
+    if build_tools {
+        groups.push((BUILD_TOOLS_GROUP.to_owned(), fetch::BUILD_TOOLS.join(" "), JobSource::BuildTools));
+    }
+    let index_json = serde_json::to_string(&index_settings)?;
+    let mut jobs_to_run = Vec::new();
+    for (group, content_digest, source) in groups {
+        for (target_index, record) in target_records.iter().enumerate() {
+            let key = digest(&[
+                &FORMAT_VERSION.to_string(),
+                env!("CARGO_PKG_VERSION"),
+                &group,
+                &content_digest,
+                &serde_json::to_string(record)?,
+                &index_json,
+                &find_links_listing(&index.find_links),
+            ]);
+            let source = match &source {
+                JobSource::File(path) => JobSource::File(path.clone()),
+                JobSource::BuildTools => JobSource::BuildTools,
+            };
+            jobs_to_run.push(Job { group: group.clone(), source, target: target_index, key });
+        }
+    }
+    let keys: Vec<&str> = jobs_to_run.iter().map(|job| job.key.as_str()).collect();
+    let inputs_digest = digest(&keys);
+    let jobs = args.jobs.or(settings.jobs).unwrap_or_else(parallel::default_jobs).max(1);
+    Ok(Plan {
+        root: root.to_path_buf(),
+        wheelhouse,
+        python,
+        targets,
+        target_records,
+        requirements,
+        index,
+        index_settings,
+        jobs_to_run,
+        inputs_digest,
+        jobs,
+        build_sdists,
+    })
+}
+
+/// A local `--find-links` directory, made absolute; URLs are left alone.
+fn absolute_link(current: &Path, link: &str) -> String {
+    if link.contains("://") {
+        link.to_owned()
+    } else {
+        current.join(link).display().to_string()
+    }
+}
+
+/// The names and sizes in local find-links directories: new files there can change a resolution.
+fn find_links_listing(find_links: &[String]) -> String {
+    let mut listing = Vec::new();
+    for link in find_links {
+        let path = Path::new(link.strip_prefix("file://").unwrap_or(link));
+        let Ok(entries) = std::fs::read_dir(path) else { continue };
+        for entry in entries.flatten() {
+            let size = entry.metadata().map(|metadata| metadata.len()).unwrap_or(0);
+            listing.push(format!("{}:{size}", entry.file_name().to_string_lossy()));
+        }
+    }
+    listing.sort();
+    listing.join("\n")
+}
+
+fn digest(parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    hex(&hasher.finalize())
+}
+
+fn read_previous_manifest(wheelhouse: &Path) -> Option<Manifest> {
+    let path = wheelhouse.join(MANIFEST_NAME);
+    let text = std::fs::read_to_string(&path).ok()?;
+    match Manifest::from_json(&text) {
+        Ok(manifest) => Some(manifest),
+        Err(error) => {
+            ui::say(&format!("warning: ignoring {}: {error}; everything is resolved anew", path.display()));
+            None
+        }
+    }
+}
+
+/// Files of the manifest that are missing, of another size, or (with `full_check`) of other bytes.
+fn damaged_files(wheelhouse: &Path, manifest: &Manifest, full_check: bool) -> Result<Vec<String>> {
+    let checks = parallel::map(&manifest.files, if full_check { parallel::default_jobs() } else { 1 }, |_, entry| {
+        let path = wheelhouse.join(&entry.filename);
+        let intact = match std::fs::metadata(&path) {
+            Ok(metadata) if metadata.len() == entry.size => !full_check || sha256_file(&path)? == entry.sha256,
+            _ => false,
+        };
+        Ok((!intact).then(|| entry.filename.clone()))
+    });
+    let mut damaged = Vec::new();
+    for check in checks {
+        damaged.extend(check?);
+    }
+    Ok(damaged)
+}
+
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut file = fs_err::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0; 1 << 20];
+    loop {
+        let read = file.read(&mut buffer).with_context(|| format!("cannot read {}", path.display()))?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+fn up_to_date(plan: &Plan, manifest: &Manifest) -> Outcome {
+    let outcome = Outcome {
+        status: "up-to-date",
+        wheelhouse: plan.wheelhouse.display().to_string(),
+        targets: plan.targets.iter().map(Target::id).collect(),
+        requirements: plan.requirements.iter().map(|record| record.path.clone()).collect(),
+        n_files: manifest.files.len(),
+        n_bytes: manifest.files.iter().map(|entry| entry.size).sum(),
+        resolved: 0,
+        resolutions_reused: manifest.resolutions.len(),
+        downloaded: Vec::new(),
+        reused: manifest.files.len(),
+        removed: Vec::new(),
+        seconds: 0.0,
+    };
+    ui::say(&format!(
+        "{} is up to date: {} files, {} for {} targets",
+        display(plan, &plan.wheelhouse),
+        outcome.n_files,
+        human_bytes(outcome.n_bytes),
+        outcome.targets.len()
+    ));
+    outcome
+}
+
+/// Resolves what changed, downloads what is missing, and swaps in the new wheelhouse.
+fn update(plan: &Plan, previous: Option<&Manifest>, refresh: bool, full_check: bool) -> Result<Outcome> {
+    let damaged: BTreeSet<String> = match previous {
+        Some(previous) => damaged_files(&plan.wheelhouse, previous, full_check)?.into_iter().collect(),
+        None => BTreeSet::new(),
+    };
+    // A previous resolution is reused when its inputs are the same and all its files are intact.
+    let reusable = |job: &Job| -> Option<Vec<Pin>> {
+        let previous = previous.filter(|_| !refresh)?;
+        let resolution = previous.resolution(&job.group, &plan.targets[job.target].id())?;
+        if resolution.key != job.key {
+            return None;
+        }
+        resolution
+            .packages
+            .iter()
+            .map(|package| {
+                let entry = previous.file(&package.filename).filter(|_| !damaged.contains(&package.filename))?;
+                Some(Pin {
+                    package: package.clone(),
+                    sha256: Some(entry.sha256.clone()),
+                    source_url: package.url.clone(),
+                    is_direct: false,
+                })
+            })
+            .collect()
+    };
+    let mut resolutions: Vec<Option<Vec<Pin>>> = plan.jobs_to_run.iter().map(reusable).collect();
+    let n_reused_resolutions = resolutions.iter().filter(|resolution| resolution.is_some()).count();
+
+    let staging = Staging::create(&plan.wheelhouse)?;
+    let builder = fetch::SdistBuilder::new(staging.dir.join(".sdist-builds"));
+    if plan.build_sdists {
+        fs_err::create_dir_all(&builder.dir)?;
+    }
+    let to_resolve: Vec<&Job> =
+        plan.jobs_to_run.iter().zip(&resolutions).filter(|(_, reused)| reused.is_none()).map(|(job, _)| job).collect();
+    let n_resolved = to_resolve.len();
+    if n_resolved > 0 {
+        let mut fresh = fetch::resolve_all(plan, &to_resolve, &builder)?.into_iter();
+        for resolution in resolutions.iter_mut().filter(|resolution| resolution.is_none()) {
+            *resolution = fresh.next();
+        }
+    } else {
+        ui::say(&format!("all {} resolutions reused", resolutions.len()));
+    }
+    let resolutions: Vec<Vec<Pin>> = resolutions.into_iter().map(Option::unwrap_or_default).collect();
+
+    let needed = needed_files(plan, &resolutions)?;
+    let mut batches: BTreeMap<usize, Vec<&Pin>> = BTreeMap::new();
+    let mut reused_files = 0;
+    let mut downloaded = Vec::new();
+    for (filename, need) in &needed {
+        let old_path = plan.wheelhouse.join(filename);
+        let old_entry = previous.and_then(|previous| previous.file(filename));
+        let matches_old = old_entry.is_some_and(|entry| {
+            !damaged.contains(filename) && need.pin.sha256.as_ref().is_none_or(|sha256| *sha256 == entry.sha256)
+        });
+        let staged = staging.dir.join(filename);
+        if matches_old && old_path.is_file() {
+            if fs_err::hard_link(&old_path, &staged).is_err() {
+                fs_err::copy(&old_path, &staged)?;
+            }
+            reused_files += 1;
+        } else if let Some(built) = Some(builder.dir.join(filename)).filter(|path| path.is_file()) {
+            fs_err::rename(built, &staged)?;
+            downloaded.push(filename.clone());
+        } else {
+            batches.entry(need.first_target).or_default().push(&need.pin);
+            downloaded.push(filename.clone());
+        }
+    }
+    let batches: Vec<fetch::DownloadBatch<'_>> =
+        batches.into_iter().map(|(target, pins)| fetch::DownloadBatch { target, pins }).collect();
+    if !batches.is_empty() {
+        fetch::download_all(plan, &batches, &staging.dir)?;
+    }
+    if builder.dir.exists() {
+        fs_err::remove_dir_all(&builder.dir)?;
+    }
+
+    let files = file_entries(&staging.dir, &needed, &downloaded)?;
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        tool: ToolInfo {
+            name: env!("CARGO_PKG_NAME").to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            pip_version: plan.python.pip_version.clone(),
+            python_version: plan.python.version.clone(),
+        },
+        inputs_digest: plan.inputs_digest.clone(),
+        index: plan.index_settings.clone(),
+        targets: plan.target_records.clone(),
+        requirements: plan.requirements.clone(),
+        resolutions: plan
+            .jobs_to_run
+            .iter()
+            .zip(&resolutions)
+            .map(|(job, pins)| Resolution {
+                requirements: job.group.clone(),
+                target: plan.targets[job.target].id(),
+                key: job.key.clone(),
+                packages: pins.iter().map(|pin| pin.package.clone()).collect(),
+            })
+            .collect(),
+        files,
+    };
+    let manifest_json = manifest.to_json();
+    fs_err::write(staging.dir.join(MANIFEST_NAME), &manifest_json)?;
+    let manifest_sha256 = hex(&Sha256::digest(manifest_json.as_bytes()));
+    fs_err::write(staging.dir.join(SHA256SUMS_NAME), manifest.sha256sums(&manifest_sha256))?;
+    let removed: Vec<String> = match previous {
+        Some(previous) => previous
+            .files
+            .iter()
+            .filter(|entry| !needed.contains_key(&entry.filename))
+            .map(|entry| entry.filename.clone())
+            .collect(),
+        None => Vec::new(),
+    };
+    let stale_reserved = stale_reserved_files(&plan.wheelhouse);
+    staging.commit()?;
+
+    for filename in removed.iter().chain(&stale_reserved) {
+        ui::say(&format!("removed {filename} (no longer needed)"));
+    }
+    let outcome = Outcome {
+        status: "updated",
+        wheelhouse: plan.wheelhouse.display().to_string(),
+        targets: plan.targets.iter().map(Target::id).collect(),
+        requirements: plan.requirements.iter().map(|record| record.path.clone()).collect(),
+        n_files: manifest.files.len(),
+        n_bytes: manifest.files.iter().map(|entry| entry.size).sum(),
+        resolved: n_resolved,
+        resolutions_reused: n_reused_resolutions,
+        downloaded,
+        reused: reused_files,
+        removed,
+        seconds: 0.0,
+    };
+    ui::say(&format!(
+        "wrote {}: {} files ({}), {} downloaded, {} reused, {} removed; {} targets",
+        display(plan, &plan.wheelhouse),
+        outcome.n_files,
+        human_bytes(outcome.n_bytes),
+        outcome.downloaded.len(),
+        outcome.reused,
+        outcome.removed.len(),
+        outcome.targets.len()
+    ));
+    Ok(outcome)
+}
+
+/// A distribution the new wheelhouse needs, with who needs it.
+struct Needed {
+    pin: Pin,
+    requirements: BTreeSet<String>,
+    targets: BTreeSet<String>,
+    first_target: usize,
+}
+
+fn needed_files(plan: &Plan, resolutions: &[Vec<Pin>]) -> Result<BTreeMap<String, Needed>> {
+    let mut needed: BTreeMap<String, Needed> = BTreeMap::new();
+    for (job, pins) in plan.jobs_to_run.iter().zip(resolutions) {
+        for pin in pins {
+            let need = needed.entry(pin.package.filename.clone()).or_insert_with(|| Needed {
+                pin: pin.clone(),
+                requirements: BTreeSet::new(),
+                targets: BTreeSet::new(),
+                first_target: job.target,
+            });
+            if let (Some(known), Some(other)) = (&need.pin.sha256, &pin.sha256) {
+                if known != other {
+                    bail!(
+                        "two resolutions disagree on the sha256 of {}: {known} and {other} (index served different bytes under one name)",
+                        pin.package.filename
+                    );
+                }
+            }
+            need.requirements.insert(job.group.clone());
+            need.targets.insert(plan.targets[job.target].id());
+        }
+    }
+    Ok(needed)
+}
+
+/// Hashes the staged files (new ones in parallel) and checks each against what pip announced.
+fn file_entries(staging: &Path, needed: &BTreeMap<String, Needed>, downloaded: &[String]) -> Result<Vec<FileEntry>> {
+    let needs: Vec<(&String, &Needed)> = needed.iter().collect();
+    let downloaded: BTreeSet<&String> = downloaded.iter().collect();
+    let results = parallel::map(&needs, parallel::default_jobs(), |_, (filename, need)| {
+        let path = staging.join(filename);
+        let actual = sha256_file(&path)?;
+        let size = fs_err::metadata(&path)?.len();
+        if let Some(expected) = &need.pin.sha256 {
+            if *expected != actual && downloaded.contains(filename) {
+                bail!(
+                    "sha256 mismatch for {} {} ({filename}), needed by {} for {}: expected {expected}, got {actual}\nhint: the index served other bytes than it announced; run again with --refresh, and if it persists, ask the index's owners",
+                    need.pin.package.name,
+                    need.pin.package.version,
+                    need.requirements.iter().cloned().collect::<Vec<_>>().join(", "),
+                    need.targets.iter().cloned().collect::<Vec<_>>().join(", "),
+                );
+            }
+        }
+        let origin = if need.pin.source_url.contains("/.sdist-builds/") { "sdist-build" } else { "index" };
+        Ok(FileEntry {
+            filename: (*filename).clone(),
+            name: need.pin.package.name.clone(),
+            version: need.pin.package.version.clone(),
+            sha256: actual,
+            size,
+            requirements: need.requirements.clone(),
+            targets: need.targets.clone(),
+            origin: origin.to_owned(),
+        })
+    });
+    results.into_iter().collect()
+}
+
+/// Signatures and SBOMs describe the previous manifest: a new wheelhouse does not carry them.
+fn stale_reserved_files(wheelhouse: &Path) -> Vec<String> {
+    crate::manifest::RESERVED_NAMES
+        .iter()
+        .filter(|name| **name != MANIFEST_NAME && **name != SHA256SUMS_NAME && wheelhouse.join(name).exists())
+        .map(|name| (*name).to_owned())
+        .collect()
+}
+
+fn display(plan: &Plan, path: &Path) -> String {
+    path.strip_prefix(&plan.root).map_or_else(|_| path.display().to_string(), |relative| relative.display().to_string())
+}
+
+pub fn human_bytes(bytes: u64) -> String {
+    match bytes {
+        0..1_000_000 => format!("{:.1} kB", bytes as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", bytes as f64 / 1e6),
+        _ => format!("{:.2} GB", bytes as f64 / 1e9),
+    }
+}

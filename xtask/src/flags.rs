@@ -1,0 +1,74 @@
+//! The whole command line: one `///` line per subcommand, one struct of flags per command.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", version, about = "Offline, reproducible Python wheelhouses for container builds")]
+pub struct Xtask {
+    /// The project root (default: the nearest ancestor holding wheelhouse.toml, else the cargo
+    /// workspace root when run as `cargo xtask`, else the current directory)
+    #[arg(short = 'C', long = "project-dir", global = true, value_name = "DIR")]
+    pub project_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Download every requirements file's wheels for every target into the wheelhouse, with a manifest
+    CreateWheelhouse(CreateWheelhouse),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateWheelhouse {
+    /// A requirements file (repeatable; default: requirements*.txt and requirements/*.txt)
+    #[arg(short = 'r', long = "requirement", value_name = "FILE")]
+    pub requirements: Vec<PathBuf>,
+    /// Output directory (default: `wheelhouse` in the project root)
+    #[arg(long, value_name = "DIR")]
+    pub wheelhouse: Option<PathBuf>,
+    /// Target container platform, as docker names it (repeatable; default: the host's)
+    #[arg(long = "platform", value_name = "PLATFORM")]
+    pub platforms: Vec<String>,
+    /// Target Python MAJOR.MINOR (repeatable; default: the version of the Python running pip)
+    #[arg(long = "python", value_name = "X.Y")]
+    pub pythons: Vec<String>,
+    /// The full version markers see for that MAJOR.MINOR (repeatable; default X.Y.0)
+    #[arg(long = "python-full-version", value_name = "X.Y.Z")]
+    pub python_full_versions: Vec<String>,
+    /// The targets' C library floor: glibc_2_28 (default), glibc_2_17, musl_1_2, ...
+    #[arg(long, value_name = "LIBC")]
+    pub libc: Option<String>,
+    /// The interpreter that runs pip (default: python3 on PATH)
+    #[arg(long = "python-interpreter", value_name = "PATH")]
+    pub python: Option<String>,
+    /// Base URL of the package index (default: pip's own configuration)
+    #[arg(long, value_name = "URL")]
+    pub index_url: Option<String>,
+    /// Another index to search (repeatable)
+    #[arg(long = "extra-index-url", value_name = "URL")]
+    pub extra_index_urls: Vec<String>,
+    /// A directory or page of distributions to search (repeatable)
+    #[arg(long = "find-links", value_name = "DIR")]
+    pub find_links: Vec<String>,
+    /// Do not fetch pip, setuptools and wheel
+    #[arg(long)]
+    pub no_build_tools: bool,
+    /// Build pure-Python wheels from sdists when a package has no wheel
+    #[arg(long)]
+    pub build_sdists: bool,
+    /// Resolve everything again even when nothing changed
+    #[arg(long)]
+    pub refresh: bool,
+    /// On an unchanged re-run, check every file's sha256, not only its size
+    #[arg(long)]
+    pub full_check: bool,
+    /// Targets resolved and downloaded at once (default: the number of CPUs)
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Print the result as JSON on stdout (and nothing else there)
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,42 @@
+//! `cargo xtask`: builds Python wheelhouses for offline container builds with the real pip.
+
+mod create_wheelhouse;
+mod flags;
+mod manifest;
+mod parallel;
+mod pip;
+mod redact;
+mod requirements;
+mod resolution;
+mod settings;
+mod swap;
+mod target;
+mod ui;
+mod wheel_name;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use xshell::Shell;
+
+use crate::flags::{Command, Xtask};
+
+fn main() -> ExitCode {
+    let flags = Xtask::parse();
+    match run(flags) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", redact::redact_text(&format!("{error:#}")));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(flags: Xtask) -> anyhow::Result<()> {
+    let root = settings::project_root(flags.project_dir.as_deref())?;
+    let sh = Shell::new()?;
+    sh.change_dir(&root);
+    match flags.command {
+        Command::CreateWheelhouse(args) => create_wheelhouse::run(&sh, &root, &args),
+    }
+}

@@ -2,11 +2,14 @@
 //! downloaded, and a new wheelhouse with its manifest swapped in at once.
 
 mod fetch;
+mod plan;
+
+use plan::{Job, Plan};
 
 use std::{
     collections::{BTreeMap, BTreeSet},
     io::Read,
-    path::{Path, PathBuf},
+    path::Path,
     time::Instant,
 };
 
@@ -17,49 +20,15 @@ use xshell::Shell;
 
 use crate::{
     flags::CreateWheelhouse,
-    manifest::{
-        FileEntry, IndexSettings, Manifest, Resolution, ToolInfo, BUILD_TOOLS_GROUP, FORMAT_VERSION, MANIFEST_NAME,
-        SHA256SUMS_NAME,
-    },
+    manifest::{FileEntry, Manifest, Resolution, ToolInfo, FORMAT_VERSION, MANIFEST_NAME, SHA256SUMS_NAME},
     parallel,
-    pip::{IndexOptions, Python},
-    redact::redact_url,
-    requirements::{self, hex, RequirementsRecord},
+    requirements::hex,
     resolution::Pin,
-    settings::{self, Settings},
+    settings::Settings,
     swap::{self, Staging},
-    target::{Platform, Target, TargetRecord},
+    target::Target,
     ui,
 };
-
-/// Everything decided before pip runs.
-pub struct Plan {
-    pub root: PathBuf,
-    pub wheelhouse: PathBuf,
-    pub python: Python,
-    pub targets: Vec<Target>,
-    pub target_records: Vec<TargetRecord>,
-    pub requirements: Vec<RequirementsRecord>,
-    pub index: IndexOptions,
-    pub index_settings: IndexSettings,
-    pub jobs_to_run: Vec<Job>,
-    pub inputs_digest: String,
-    pub jobs: usize,
-    pub build_sdists: bool,
-}
-
-/// One resolution to make: a requirements file (or the build tools) on one target.
-pub struct Job {
-    pub group: String,
-    pub source: JobSource,
-    pub target: usize,
-    pub key: String,
-}
-
-pub enum JobSource {
-    File(PathBuf),
-    BuildTools,
-}
 
 /// What a run did, as `--json` prints it.
 #[derive(Debug, Serialize)]
@@ -81,7 +50,7 @@ pub struct Outcome {
 pub fn run(sh: &Shell, root: &Path, args: &CreateWheelhouse) -> Result<()> {
     let started = Instant::now();
     let settings = Settings::load(root)?;
-    let plan = plan(sh, root, &settings, args)?;
+    let plan = plan::plan(sh, root, &settings, args)?;
     let _lock = swap::lock(&plan.wheelhouse)?;
     for leftover in swap::recover(&plan.wheelhouse)? {
         ui::say(&format!("removed {} left by an interrupted run", leftover.display()));
@@ -104,164 +73,6 @@ pub fn run(sh: &Shell, root: &Path, args: &CreateWheelhouse) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
     }
     Ok(())
-}
-
-fn plan(sh: &Shell, root: &Path, settings: &Settings, args: &CreateWheelhouse) -> Result<Plan> {
-    let current = std::env::current_dir()?;
-    let from_flag = |path: &PathBuf| current.join(path);
-    let from_settings = |path: &PathBuf| root.join(path);
-    let wheelhouse = match (&args.wheelhouse, &settings.wheelhouse) {
-        (Some(path), _) => from_flag(path),
-        (None, Some(path)) => from_settings(path),
-        (None, None) => root.join("wheelhouse"),
-    };
-    let requirement_paths: Vec<PathBuf> = if !args.requirements.is_empty() {
-        args.requirements.iter().map(from_flag).collect()
-    } else if let Some(paths) = &settings.requirements {
-        paths.iter().map(from_settings).collect()
-    } else {
-        requirements::discover(root)?
-    };
-    let build_tools = !args.no_build_tools && settings.build_tools.unwrap_or(true);
-    if requirement_paths.is_empty() && !build_tools {
-        bail!(
-            "no requirements files in {}\nhint: pass -r FILE, or list them under `requirements` in wheelhouse.toml",
-            root.display()
-        );
-    }
-
-    let python_name = args.python.clone().or(settings.python.clone()).unwrap_or_else(|| "python3".to_owned());
-    let python = Python::find(sh, &python_name)?;
-
-    let host_platform = || Platform::host().map(|platform| platform.docker_name().to_owned());
-    let platforms: Vec<String> = if !args.platforms.is_empty() {
-        args.platforms.clone()
-    } else if let Some(platforms) = &settings.targets.platforms {
-        platforms.clone()
-    } else {
-        vec![host_platform().context("cannot tell this host's platform: pass --platform")?]
-    };
-    let pythons: Vec<String> = if !args.pythons.is_empty() {
-        args.pythons.clone()
-    } else {
-        settings.targets.python.clone().unwrap_or_else(|| vec![python.major_minor()])
-    };
-    let mut full_versions = settings.targets.full_versions.clone();
-    for full in &args.python_full_versions {
-        let short = full.split('.').take(2).collect::<Vec<_>>().join(".");
-        full_versions.insert(short, full.clone());
-    }
-    let libc = args.libc.as_deref().or(settings.targets.libc.as_deref());
-    let targets = settings::targets(&platforms, &pythons, libc, &full_versions)?;
-    let target_records = targets.iter().map(Target::record).collect::<Result<Vec<_>, _>>()?;
-
-    let mut requirements = Vec::new();
-    for path in &requirement_paths {
-        let record = requirements::read(root, path)
-            .with_context(|| format!("cannot use requirements file {}", path.display()))?;
-        requirements.push(record);
-    }
-
-    let index = IndexOptions {
-        index_url: args.index_url.clone().or(settings.index_url.clone()),
-        extra_index_urls: if args.extra_index_urls.is_empty() {
-            settings.extra_index_urls.clone().unwrap_or_default()
-        } else {
-            args.extra_index_urls.clone()
-        },
-        find_links: if args.find_links.is_empty() {
-            settings.find_links.clone().unwrap_or_default()
-        } else {
-            args.find_links.iter().map(|link| absolute_link(&current, link)).collect()
-        },
-    };
-    let build_sdists = args.build_sdists || settings.build_sdists.unwrap_or(false);
-    let index_settings = IndexSettings {
-        index_url: index.index_url.as_deref().map(redact_url),
-        extra_index_urls: index.extra_index_urls.iter().map(|url| redact_url(url)).collect(),
-        find_links: index.find_links.iter().map(|link| redact_url(link)).collect(),
-        build_tools,
-        build_sdists,
-    };
-
-    let mut groups: Vec<(String, String, JobSource)> = requirements
-        .iter()
-        .zip(&requirement_paths)
-        .map(|(record, path)| (record.path.clone(), record.content_digest(), JobSource::File(path.clone())))
-        .collect();
-    if build_tools {
-        groups.push((BUILD_TOOLS_GROUP.to_owned(), fetch::BUILD_TOOLS.join(" "), JobSource::BuildTools));
-    }
-    let index_json = serde_json::to_string(&index_settings)?;
-    let mut jobs_to_run = Vec::new();
-    for (group, content_digest, source) in groups {
-        for (target_index, record) in target_records.iter().enumerate() {
-            let key = digest(&[
-                &FORMAT_VERSION.to_string(),
-                env!("CARGO_PKG_VERSION"),
-                &group,
-                &content_digest,
-                &serde_json::to_string(record)?,
-                &index_json,
-                &find_links_listing(&index.find_links),
-            ]);
-            let source = match &source {
-                JobSource::File(path) => JobSource::File(path.clone()),
-                JobSource::BuildTools => JobSource::BuildTools,
-            };
-            jobs_to_run.push(Job { group: group.clone(), source, target: target_index, key });
-        }
-    }
-    let keys: Vec<&str> = jobs_to_run.iter().map(|job| job.key.as_str()).collect();
-    let inputs_digest = digest(&keys);
-    let jobs = args.jobs.or(settings.jobs).unwrap_or_else(parallel::default_jobs).max(1);
-    Ok(Plan {
-        root: root.to_path_buf(),
-        wheelhouse,
-        python,
-        targets,
-        target_records,
-        requirements,
-        index,
-        index_settings,
-        jobs_to_run,
-        inputs_digest,
-        jobs,
-        build_sdists,
-    })
-}
-
-/// A local `--find-links` directory, made absolute; URLs are left alone.
-fn absolute_link(current: &Path, link: &str) -> String {
-    if link.contains("://") {
-        link.to_owned()
-    } else {
-        current.join(link).display().to_string()
-    }
-}
-
-/// The names and sizes in local find-links directories: new files there can change a resolution.
-fn find_links_listing(find_links: &[String]) -> String {
-    let mut listing = Vec::new();
-    for link in find_links {
-        let path = Path::new(link.strip_prefix("file://").unwrap_or(link));
-        let Ok(entries) = std::fs::read_dir(path) else { continue };
-        for entry in entries.flatten() {
-            let size = entry.metadata().map(|metadata| metadata.len()).unwrap_or(0);
-            listing.push(format!("{}:{size}", entry.file_name().to_string_lossy()));
-        }
-    }
-    listing.sort();
-    listing.join("\n")
-}
-
-fn digest(parts: &[&str]) -> String {
-    let mut hasher = Sha256::new();
-    for part in parts {
-        hasher.update((part.len() as u64).to_le_bytes());
-        hasher.update(part.as_bytes());
-    }
-    hex(&hasher.finalize())
 }
 
 fn read_previous_manifest(wheelhouse: &Path) -> Option<Manifest> {

@@ -50,6 +50,9 @@ pub struct CreateWheelhouse {
     /// Another index to search (repeatable)
     #[arg(long = "extra-index-url", value_name = "URL")]
     pub extra_index_urls: Vec<String>,
+    /// Use no index at all: only --find-links (the air-gapped way to refresh from local files)
+    #[arg(long)]
+    pub no_index: bool,
     /// A directory or page of distributions to search (repeatable)
     #[arg(long = "find-links", value_name = "DIR")]
     pub find_links: Vec<String>,

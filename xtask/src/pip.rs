@@ -49,6 +49,7 @@ pub struct Python {
 /// Where pip looks; pip's own configuration (pip.conf, `PIP_*`, netrc) applies on top.
 #[derive(Debug, Clone, Default)]
 pub struct IndexOptions {
+    pub no_index: bool,
     pub index_url: Option<String>,
     pub extra_index_urls: Vec<String>,
     pub find_links: Vec<String>,
@@ -57,6 +58,9 @@ pub struct IndexOptions {
 impl IndexOptions {
     fn args(&self) -> Vec<String> {
         let mut args = Vec::new();
+        if self.no_index {
+            args.push("--no-index".to_owned());
+        }
         if let Some(url) = &self.index_url {
             args.extend(["--index-url".to_owned(), url.clone()]);
         }

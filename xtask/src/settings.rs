@@ -29,6 +29,8 @@ pub struct Settings {
     /// Targets resolved at once. Default: the number of CPUs.
     pub jobs: Option<usize>,
     pub index_url: Option<String>,
+    /// Use only `find_links`, no index. Default false.
+    pub no_index: Option<bool>,
     pub extra_index_urls: Option<Vec<String>>,
     pub find_links: Option<Vec<String>>,
     #[serde(default)]

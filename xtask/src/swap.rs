@@ -175,7 +175,7 @@ mod tests {
 
         let leftover = root.path().join(".wheelhouse.staging-1");
         fs_err::create_dir(&leftover).unwrap();
-        assert_eq!(recover(&destination).unwrap(), [leftover.clone()]);
+        assert_eq!(recover(&destination).unwrap(), std::slice::from_ref(&leftover));
         assert!(!leftover.exists());
     }
 

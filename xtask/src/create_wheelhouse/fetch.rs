@@ -11,7 +11,7 @@ use std::{
 use anyhow::{anyhow, bail, Context, Result};
 use xshell::Shell;
 
-use super::{Job, JobSource, Plan};
+use super::plan::{Job, JobSource, Plan};
 use crate::{
     parallel,
     pip::{Inputs, PipFailure},

@@ -1,0 +1,2 @@
+mod fixture_index;
+mod support;

@@ -231,6 +231,40 @@ fn no_matching_distribution(output: &str) -> Option<String> {
     })
 }
 
+/// A file whose bytes did not match a `--hash` pin, as pip reports it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct HashMismatch {
+    pub requirement: String,
+    pub expected: String,
+    pub actual: String,
+}
+
+/// pip's block after `THESE PACKAGES DO NOT MATCH THE HASHES`: a `name==version from URL:` line,
+/// then `Expected sha256 X` (one per pinned hash) and `Got Y`.
+pub fn hash_mismatches(output: &str) -> Vec<HashMismatch> {
+    let mut mismatches = Vec::new();
+    let mut requirement = None;
+    let mut expected = Vec::new();
+    for line in output.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("Expected ") {
+            expected.push(rest.split_whitespace().last().unwrap_or_default().to_owned());
+        } else if let Some(rest) = line.strip_prefix("Got ") {
+            if let Some(requirement) = requirement.take() {
+                mismatches.push(HashMismatch {
+                    requirement,
+                    expected: expected.join(" or "),
+                    actual: rest.trim().to_owned(),
+                });
+            }
+            expected.clear();
+        } else if line.ends_with(':') && !line.starts_with("ERROR") {
+            requirement = line.split_whitespace().next().map(str::to_owned);
+            expected.clear();
+        }
+    }
+    mismatches
+}
+
 fn last_lines(text: &str, count: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|line| !line.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(count)..].join("\n")
@@ -260,6 +294,19 @@ mod tests {
         let error = check_pip_version("22.3.1").unwrap_err().to_string();
         assert!(error.starts_with("pip 22.3.1 is not supported: xtask needs pip >= 23.0 and < 27"), "{error}");
         assert!(check_pip_version("27.0").is_err());
+    }
+
+    #[test]
+    fn reads_pip_hash_mismatch_blocks() {
+        let output = "ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE. If you have...\n    purelib==1.0 from file:///i/purelib-1.0-py3-none-any.whl#sha256=7b (from -r r.txt (line 1)):\n        Expected sha256 0000\n             Got        7bc5\n\n";
+        assert_eq!(
+            hash_mismatches(output),
+            [HashMismatch {
+                requirement: "purelib==1.0".to_owned(),
+                expected: "0000".to_owned(),
+                actual: "7bc5".to_owned()
+            }]
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use xshell::Shell;
 use super::plan::{Job, JobSource, Plan};
 use crate::{
     parallel,
-    pip::{Inputs, PipFailure},
+    pip::{hash_mismatches, Inputs, PipFailure},
     resolution::{parse_report, Pin},
     ui::{self, Step},
     wheel_name::DistributionName,
@@ -138,18 +138,28 @@ fn resolve_one(sh: &Shell, plan: &Plan, job: &Job, builder: &SdistBuilder) -> Re
                 requirement.clone()
             }
             Some(PipFailure::Other { output, .. }) if output.contains("DO NOT MATCH THE HASHES") => {
-                return Err(anyhow!(
-                    "{}: a downloaded file does not match its --hash pin\n{output}\nhint: pip's lines above name the \
-                     package with the expected and the actual sha256; fix the pin in {}, or regenerate the hashes",
-                    context(),
-                    job.group
-                ));
+                return Err(hash_mismatch_error(&context(), &job.group, output));
             }
             _ => return Err(failure.context(context())),
         };
         builder.build(sh, plan, &requirement, job).with_context(context)?;
         builds += 1;
     }
+}
+
+fn hash_mismatch_error(context: &str, group: &str, output: &str) -> anyhow::Error {
+    let mut message = format!("{context}: a file does not match its --hash pin");
+    for mismatch in hash_mismatches(output) {
+        message.push_str(&format!(
+            "\n  {}: expected sha256 {}, got {}",
+            mismatch.requirement, mismatch.expected, mismatch.actual
+        ));
+    }
+    message.push_str(&format!(
+        "\n\npip said:\n{output}\nhint: if the new file is the one you trust, update the --hash pin in {group}; \
+         otherwise the index serves other bytes than were pinned: find out why before going on"
+    ));
+    anyhow!(message)
 }
 
 fn no_wheel_error(requirement: &str, output: &str, job: &Job, plan: &Plan) -> anyhow::Error {
@@ -160,15 +170,15 @@ fn no_wheel_error(requirement: &str, output: &str, job: &Job, plan: &Plan) -> an
         .find_map(|line| Some(line.split("(from versions: ").nth(1)?.trim_end_matches(')').to_owned()))
         .unwrap_or_else(|| "unknown".to_owned());
     let mut message = format!(
-        "no wheel of `{requirement}` for {target} (needed by {}); versions with a usable file for this target: {versions}",
+        "no wheel of `{requirement}` for {target} (needed by {}); versions pip could use for this target: {versions}",
         job.group
     );
     if plan.build_sdists {
         message.push_str("\nhint: --build-sdists was given, but building did not help: see above");
     } else {
         message.push_str(
-            "\nhint: if the package is pure Python and published only as an sdist, pass --build-sdists; otherwise \
-             choose a version with wheels for this target, or drop the target",
+            "\nhint: check the name and the index; if the package is pure Python and published only as an sdist, \
+             pass --build-sdists; otherwise choose a version with wheels for this target, or drop the target",
         );
     }
     anyhow!(message)

@@ -1,2 +1,3 @@
+mod create_wheelhouse;
 mod fixture_index;
 mod support;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod index;
+pub mod project;
 pub mod server;
 
 use std::ffi::OsString;

@@ -1,3 +1,4 @@
 mod create_wheelhouse;
 mod fixture_index;
+mod live;
 mod support;

@@ -1,0 +1,31 @@
+//! Opt-in: the example requirements against pip's configured default index, four targets.
+//! Off by default (tests are hermetic); run with `XTASK_LIVE_INDEX=1 cargo test --workspace live`.
+
+use std::process::Command;
+
+use crate::support::{project::stderr, run_ok, tempdir};
+
+#[test]
+fn live_example_requirements_for_four_targets() {
+    if std::env::var_os("XTASK_LIVE_INDEX").is_none_or(|value| value != "1") {
+        eprintln!("skipped: set XTASK_LIVE_INDEX=1 to run against the real default index");
+        return;
+    }
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let tmp = tempdir();
+    for file in ["requirements-api.txt", "requirements-worker.txt", "wheelhouse.toml"] {
+        fs_err::copy(repo.join(file), tmp.path().join(file)).unwrap();
+    }
+    // The host's pip configuration is kept: it is how this machine reaches its index.
+    let output = run_ok(Command::new(env!("CARGO_BIN_EXE_xtask")).arg("-C").arg(tmp.path()).arg("create-wheelhouse"));
+    let wheelhouse = tmp.path().join("wheelhouse");
+    let files = crate::support::file_names(&wheelhouse);
+    for (arch, python) in [("x86_64", "cp311"), ("x86_64", "cp312"), ("aarch64", "cp311"), ("aarch64", "cp312")] {
+        let compiled =
+            files.iter().any(|file| file.starts_with("markupsafe-") && file.contains(python) && file.contains(arch));
+        assert!(compiled, "no markupsafe wheel for {arch} {python} in {files:?}\n{}", stderr(&output));
+    }
+    run_ok(Command::new("sha256sum").args(["--check", "--quiet", "SHA256SUMS"]).current_dir(&wheelhouse));
+    let again = run_ok(Command::new(env!("CARGO_BIN_EXE_xtask")).arg("-C").arg(tmp.path()).arg("create-wheelhouse"));
+    assert!(stderr(&again).contains("is up to date"), "{}", stderr(&again));
+}

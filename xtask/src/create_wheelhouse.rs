@@ -20,7 +20,9 @@ use xshell::Shell;
 
 use crate::{
     flags::CreateWheelhouse,
-    manifest::{FileEntry, Manifest, Resolution, ToolInfo, FORMAT_VERSION, MANIFEST_NAME, SHA256SUMS_NAME},
+    manifest::{
+        FileEntry, Manifest, Resolution, ToolInfo, FORMAT_VERSION, MANIFEST_NAME, RESERVED_NAMES, SHA256SUMS_NAME,
+    },
     parallel,
     requirements::hex,
     resolution::Pin,
@@ -63,10 +65,10 @@ pub fn run(sh: &Shell, root: &Path, args: &CreateWheelhouse) -> Result<()> {
                 up_to_date(&plan, previous)
             } else {
                 ui::say(&format!("{} files missing or changed ({}): repairing", damaged.len(), damaged.join(", ")));
-                update(&plan, Some(previous), false, args.full_check)?
+                update(&plan, Some(previous), false)?
             }
         }
-        _ => update(&plan, previous.as_ref(), args.refresh, args.full_check)?,
+        _ => update(&plan, previous.as_ref(), args.refresh)?,
     };
     outcome.seconds = started.elapsed().as_secs_f64();
     if args.json {
@@ -144,9 +146,11 @@ fn up_to_date(plan: &Plan, manifest: &Manifest) -> Outcome {
 }
 
 /// Resolves what changed, downloads what is missing, and swaps in the new wheelhouse.
-fn update(plan: &Plan, previous: Option<&Manifest>, refresh: bool, full_check: bool) -> Result<Outcome> {
+fn update(plan: &Plan, previous: Option<&Manifest>, refresh: bool) -> Result<Outcome> {
+    // Every byte of a file kept from the previous wheelhouse is checked: a file changed in place
+    // must not be carried into a new manifest under a new hash.
     let damaged: BTreeSet<String> = match previous {
-        Some(previous) => damaged_files(&plan.wheelhouse, previous, full_check)?.into_iter().collect(),
+        Some(previous) => damaged_files(&plan.wheelhouse, previous, true)?.into_iter().collect(),
         None => BTreeSet::new(),
     };
     // A previous resolution is reused when its inputs are the same and all its files are intact.
@@ -254,21 +258,13 @@ fn update(plan: &Plan, previous: Option<&Manifest>, refresh: bool, full_check: b
     fs_err::write(staging.dir.join(MANIFEST_NAME), &manifest_json)?;
     let manifest_sha256 = hex(&Sha256::digest(manifest_json.as_bytes()));
     fs_err::write(staging.dir.join(SHA256SUMS_NAME), manifest.sha256sums(&manifest_sha256))?;
-    let removed: Vec<String> = match previous {
-        Some(previous) => previous
-            .files
-            .iter()
-            .filter(|entry| !needed.contains_key(&entry.filename))
-            .map(|entry| entry.filename.clone())
-            .collect(),
-        None => Vec::new(),
-    };
-    let stale_reserved = stale_reserved_files(&plan.wheelhouse);
+    let removed = removed_files(&plan.wheelhouse, previous, &needed)?;
     staging.commit()?;
 
-    for filename in removed.iter().chain(&stale_reserved) {
-        ui::say(&format!("removed {filename} (no longer needed)"));
+    for (filename, why) in &removed {
+        ui::say(&format!("removed {filename} ({why})"));
     }
+    let removed: Vec<String> = removed.into_iter().map(|(filename, _)| filename).collect();
     let outcome = Outcome {
         status: "updated",
         wheelhouse: plan.wheelhouse.display().to_string(),
@@ -348,7 +344,7 @@ fn file_entries(staging: &Path, needed: &BTreeMap<String, Needed>, downloaded: &
                 );
             }
         }
-        let origin = if need.pin.source_url.contains("/.sdist-builds/") { "sdist-build" } else { "index" };
+        let origin = if need.pin.package.url == fetch::BUILT_FROM_SDIST { "sdist-build" } else { "index" };
         Ok(FileEntry {
             filename: (*filename).clone(),
             name: need.pin.package.name.clone(),
@@ -363,13 +359,33 @@ fn file_entries(staging: &Path, needed: &BTreeMap<String, Needed>, downloaded: &
     results.into_iter().collect()
 }
 
-/// Signatures and SBOMs describe the previous manifest: a new wheelhouse does not carry them.
-fn stale_reserved_files(wheelhouse: &Path) -> Vec<String> {
-    crate::manifest::RESERVED_NAMES
-        .iter()
-        .filter(|name| **name != MANIFEST_NAME && **name != SHA256SUMS_NAME && wheelhouse.join(name).exists())
-        .map(|name| (*name).to_owned())
-        .collect()
+/// What the previous wheelhouse held that the new one will not, and why: distributions no longer
+/// needed, files nobody listed, and signatures or SBOMs, which describe the previous manifest.
+fn removed_files(
+    wheelhouse: &Path,
+    previous: Option<&Manifest>,
+    needed: &BTreeMap<String, Needed>,
+) -> Result<Vec<(String, &'static str)>> {
+    if !wheelhouse.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut removed = Vec::new();
+    for entry in fs_err::read_dir(wheelhouse)? {
+        let filename = entry?.file_name().to_string_lossy().into_owned();
+        if needed.contains_key(&filename) || filename == MANIFEST_NAME || filename == SHA256SUMS_NAME {
+            continue;
+        }
+        let why = if RESERVED_NAMES.contains(&filename.as_str()) {
+            "it describes the previous manifest"
+        } else if previous.is_some_and(|previous| previous.file(&filename).is_some()) {
+            "no longer needed"
+        } else {
+            "not in the manifest"
+        };
+        removed.push((filename, why));
+    }
+    removed.sort();
+    Ok(removed)
 }
 
 fn display(plan: &Plan, path: &Path) -> String {

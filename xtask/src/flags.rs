@@ -5,7 +5,12 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", version, about = "Offline, reproducible Python wheelhouses for container builds")]
+#[command(
+    name = "xtask",
+    bin_name = "cargo xtask",
+    version,
+    about = "Offline, reproducible Python wheelhouses for container builds"
+)]
 pub struct Xtask {
     /// The project root (default: the nearest ancestor holding wheelhouse.toml, else the cargo
     /// workspace root when run as `cargo xtask`, else the current directory)
@@ -68,7 +73,7 @@ pub struct CreateWheelhouse {
     /// On an unchanged re-run, check every file's sha256, not only its size
     #[arg(long)]
     pub full_check: bool,
-    /// Targets resolved and downloaded at once (default: the number of CPUs)
+    /// pip calls run at once: resolves of one requirements file on one target, downloads (default: CPUs)
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
     /// Print the result as JSON on stdout (and nothing else there)

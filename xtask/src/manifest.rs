@@ -113,7 +113,8 @@ pub struct FileEntry {
 }
 
 impl Manifest {
-    /// Pretty, key-sorted by construction, newline-terminated: the same inputs give the same bytes.
+    /// Pretty, in struct order, lists sorted where built, newline-terminated: the same inputs give
+    /// the same bytes.
     pub fn to_json(&self) -> String {
         let mut text = serde_json::to_string_pretty(self).expect("a manifest always serializes");
         text.push('\n');

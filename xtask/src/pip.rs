@@ -56,13 +56,16 @@ pub struct IndexOptions {
 }
 
 impl IndexOptions {
+    /// The index URL travels in the environment, not on the command line, where every user of
+    /// the machine could read its credentials in the process list.
+    fn environment(&self) -> Vec<(&'static str, String)> {
+        self.index_url.iter().map(|url| ("PIP_INDEX_URL", url.clone())).collect()
+    }
+
     fn args(&self) -> Vec<String> {
         let mut args = Vec::new();
         if self.no_index {
             args.push("--no-index".to_owned());
-        }
-        if let Some(url) = &self.index_url {
-            args.extend(["--index-url".to_owned(), url.clone()]);
         }
         for url in &self.extra_index_urls {
             args.extend(["--extra-index-url".to_owned(), url.clone()]);
@@ -93,7 +96,7 @@ impl Inputs<'_> {
 #[derive(Debug, thiserror::Error)]
 pub enum PipFailure {
     /// pip found no distribution it may use: no wheel for the target, or no such version.
-    #[error("no wheel of `{requirement}` for the target")]
+    #[error("pip found no distribution of `{requirement}` it may use")]
     NoMatchingDistribution { requirement: String, output: String },
     #[error("pip failed (exit code {code})\n{output}")]
     Other { code: i32, output: String },
@@ -102,8 +105,11 @@ pub enum PipFailure {
 impl Python {
     /// Finds `name` on PATH (or uses it as a path) and checks that its pip is supported.
     pub fn find(sh: &Shell, name: &str) -> Result<Python> {
-        let path = which::which(name).with_context(|| {
-            format!("cannot find the Python interpreter `{name}`\nhint: install python3, or set `python` in wheelhouse.toml")
+        let path = which::which(name).map_err(|error| {
+            anyhow::anyhow!(
+                "cannot find the Python interpreter `{name}`: {error}\nhint: install python3, or pass \
+                 --python-interpreter PATH (or set `python_interpreter` in wheelhouse.toml)"
+            )
         })?;
         let probe = "import json, platform, sys\ntry:\n    import pip\n    pip_version = pip.__version__\nexcept ImportError:\n    pip_version = None\nprint(json.dumps([platform.python_version(), pip_version]))";
         let output =
@@ -112,12 +118,19 @@ impl Python {
             .with_context(|| format!("unexpected answer from {}: {output}", path.display()))?;
         let Some(pip_version) = pip_version else {
             bail!(
-                "{} (Python {version}) cannot import pip\nhint: install pip for it (`{} -m ensurepip`), or set `python` in wheelhouse.toml",
+                "{} (Python {version}) cannot import pip\nhint: install pip for it (`{} -m ensurepip`), or pass --python-interpreter PATH",
                 path.display(),
                 path.display()
             );
         };
-        check_pip_version(&pip_version)?;
+        check_pip_version(&pip_version).map_err(|error| {
+            anyhow::anyhow!(
+                "{error}\nhint: {} -m pip install 'pip>={}.{},<{MAX_PIP_MAJOR}'",
+                path.display(),
+                MIN_PIP.0,
+                MIN_PIP.1
+            )
+        })?;
         Ok(Python { path, version, pip_version })
     }
 
@@ -149,7 +162,7 @@ impl Python {
             "{python} -c {MARKER_SHIM} {markers} install --dry-run --ignore-installed --report {report}
                 --target {install_target} {platform_args...} {quiet...} {index_args...} {input_args...}"
         );
-        run_pip(command)?;
+        run_pip(command.envs(index.environment()))?;
         fs_err::read_to_string(&report).context("pip wrote no report")
     }
 
@@ -171,7 +184,7 @@ impl Python {
             "{python} -m pip download --no-deps --dest {destination} {platform_args...} {quiet...}
                 {index_args...} -r {pins_file}"
         );
-        run_pip(command)?;
+        run_pip(command.envs(index.environment()))?;
         Ok(())
     }
 
@@ -180,14 +193,25 @@ impl Python {
         let python = &self.path;
         let index_args = index.args();
         let quiet = PIP_QUIET_FLAGS;
+        // Only this package from source: `:all:` would reach into the isolated build environment
+        // and force its build backend (setuptools, hatchling) to be built from source too.
+        let no_binary = format!("--no-binary={}", requirement_name(requirement));
         let command = cmd!(
             sh,
-            "{python} -m pip wheel --no-deps --no-binary=:all: --wheel-dir {destination} {quiet...}
+            "{python} -m pip wheel --no-deps {no_binary} --wheel-dir {destination} {quiet...}
                 {index_args...} {requirement}"
         );
-        run_pip(command)?;
+        run_pip(command.envs(index.environment()))?;
         Ok(())
     }
+}
+
+/// The project name at the start of a PEP 508 requirement (`foo[bar]>=1; ...` → `foo`).
+fn requirement_name(requirement: &str) -> &str {
+    let end = requirement
+        .find(|character: char| !(character.is_ascii_alphanumeric() || "._-".contains(character)))
+        .unwrap_or(requirement.len());
+    &requirement[..end]
 }
 
 /// The options that make pip choose files for the target rather than the host.
@@ -276,9 +300,7 @@ fn check_pip_version(version: &str) -> Result<()> {
     let minor = parts.next().unwrap_or(0);
     let (min_major, min_minor) = MIN_PIP;
     if (major, minor) < MIN_PIP || major >= MAX_PIP_MAJOR {
-        bail!(
-            "pip {version} is not supported: xtask needs pip >= {min_major}.{min_minor} and < {MAX_PIP_MAJOR}\nhint: python3 -m pip install 'pip>={min_major}.{min_minor},<{MAX_PIP_MAJOR}'"
-        );
+        bail!("pip {version} is not supported: xtask needs pip >= {min_major}.{min_minor} and < {MAX_PIP_MAJOR}");
     }
     Ok(())
 }
@@ -294,6 +316,12 @@ mod tests {
         let error = check_pip_version("22.3.1").unwrap_err().to_string();
         assert!(error.starts_with("pip 22.3.1 is not supported: xtask needs pip >= 23.0 and < 27"), "{error}");
         assert!(check_pip_version("27.0").is_err());
+    }
+
+    #[test]
+    fn requirement_names_stop_at_the_first_operator() {
+        assert_eq!(requirement_name("sdistonly==1.0"), "sdistonly");
+        assert_eq!(requirement_name("zope.interface[test]>=6; python_version > '3'"), "zope.interface");
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub struct Settings {
     /// Requirements files, relative to the root. Default: discovered.
     pub requirements: Option<Vec<PathBuf>>,
     /// The interpreter that runs pip. Default `python3` on PATH.
-    pub python: Option<String>,
+    pub python_interpreter: Option<String>,
     /// Fetch pip, setuptools and wheel too. Default true.
     pub build_tools: Option<bool>,
     /// Build pure-Python wheels from sdists. Default false.

@@ -24,6 +24,10 @@ use crate::{
 /// needs, resolved in their own pip call so that a hash-pinned requirements file stays apart.
 pub const BUILD_TOOLS: [&str; 3] = ["pip", "setuptools", "wheel"];
 
+/// The `url` the manifest records for a wheel built here: its build directory is gone after the
+/// run, and its path would make the manifest depend on the process id.
+pub const BUILT_FROM_SDIST: &str = "built-from-sdist";
+
 /// How many sdists one resolution may build before giving up (each build is followed by a new
 /// resolve, which may stop at the next sdist-only dependency).
 const MAX_SDIST_BUILDS_PER_JOB: usize = 25;
@@ -126,7 +130,13 @@ fn resolve_one(sh: &Shell, plan: &Plan, job: &Job, builder: &SdistBuilder) -> Re
         let failure = match plan.python.resolve(sh, target, &inputs, &index, scratch.path()) {
             Ok(report) => {
                 let markers = target.marker_environment();
-                return parse_report(&report, &markers).map_err(anyhow::Error::from).with_context(context);
+                let mut pins = parse_report(&report, &markers).map_err(anyhow::Error::from).with_context(context)?;
+                for pin in &mut pins {
+                    if builder.dir.join(&pin.package.filename).is_file() && pin.source_url.starts_with("file:") {
+                        pin.package.url = BUILT_FROM_SDIST.to_owned();
+                    }
+                }
+                return Ok(pins);
             }
             Err(error) => error,
         };

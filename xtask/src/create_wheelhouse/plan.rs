@@ -72,7 +72,8 @@ pub fn plan(sh: &Shell, root: &Path, settings: &Settings, args: &CreateWheelhous
         );
     }
 
-    let python_name = args.python.clone().or(settings.python.clone()).unwrap_or_else(|| "python3".to_owned());
+    let python_name =
+        args.python.clone().or(settings.python_interpreter.clone()).unwrap_or_else(|| "python3".to_owned());
     let python = Python::find(sh, &python_name)?;
 
     let host_platform = || Platform::host().map(|platform| platform.docker_name().to_owned());
@@ -92,6 +93,12 @@ pub fn plan(sh: &Shell, root: &Path, settings: &Settings, args: &CreateWheelhous
     for full in &args.python_full_versions {
         let short = full.split('.').take(2).collect::<Vec<_>>().join(".");
         full_versions.insert(short, full.clone());
+    }
+    if let Some(orphan) = full_versions.keys().find(|short| !pythons.contains(short)) {
+        bail!(
+            "a full version is given for Python {orphan}, which is not a target (targets: {})\nhint: add --python {orphan}, or drop its full version",
+            pythons.join(", ")
+        );
     }
     let libc = args.libc.as_deref().or(settings.targets.libc.as_deref());
     let targets = settings::targets(&platforms, &pythons, libc, &full_versions)?;

@@ -156,14 +156,27 @@ fn an_unchanged_rerun_runs_no_pip_and_a_changed_input_downloads_only_what_is_mis
     let tampered = project.wheelhouse().join("newpy-1.0-py3-none-any.whl");
     let mut bytes = fs_err::read(&tampered).unwrap();
     bytes[10] ^= 0xff;
-    // Replace rather than write through: the file may be a hard link shared with nothing else,
-    // but a user editing in place is what this simulates.
     fs_err::write(&tampered, &bytes).unwrap();
     let quick: serde_json::Value = serde_json::from_str(&stdout(&project.create(&flags))).unwrap();
     assert_eq!(quick["status"], "up-to-date");
     let full: serde_json::Value =
         serde_json::from_str(&stdout(&project.create(&[&flags[..], &["--full-check"]].concat()))).unwrap();
     assert_eq!(full["downloaded"], serde_json::json!(["newpy-1.0-py3-none-any.whl"]));
+    assert_eq!(
+        crate::support::index::sha256_hex(&fs_err::read(&tampered).unwrap()),
+        project.index.sha256_of("newpy-1.0-py3-none-any.whl")
+    );
+
+    // Any update checks every byte it keeps: a file changed in place is never carried over.
+    let mut bytes = fs_err::read(&tampered).unwrap();
+    bytes[10] ^= 0xff;
+    fs_err::write(&tampered, &bytes).unwrap();
+    project.write("requirements-a.txt", "purelib  # changed\n");
+    // A file nobody listed does not survive an update, and the user is told.
+    project.write("wheelhouse/notes.txt", "mine\n");
+    let updated: serde_json::Value = serde_json::from_str(&stdout(&project.create(&flags))).unwrap();
+    assert_eq!(updated["downloaded"], serde_json::json!(["newpy-1.0-py3-none-any.whl"]));
+    assert_eq!(updated["removed"], serde_json::json!(["notes.txt"]));
     assert_eq!(
         crate::support::index::sha256_hex(&fs_err::read(&tampered).unwrap()),
         project.index.sha256_of("newpy-1.0-py3-none-any.whl")

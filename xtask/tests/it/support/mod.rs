@@ -3,6 +3,7 @@
 // One test binary shares these helpers; not every test module uses every one of them.
 #![allow(dead_code)]
 
+pub mod archives;
 pub mod index;
 pub mod project;
 pub mod server;
@@ -11,7 +12,8 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::process::{Command, Output};
 
-pub use index::{SdistSpec, TestIndex, WheelSpec};
+pub use archives::{SdistSpec, WheelSpec};
+pub use index::TestIndex;
 pub use server::{Server, ServerOptions};
 
 /// The interpreter whose pip the tests drive; `XTASK_TEST_PYTHON` overrides it.

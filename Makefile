@@ -1,0 +1,29 @@
+# Thin wrappers over `cargo xtask`, kept for the old target names. Extra flags: make <target> ARGS="...".
+
+.DEFAULT_GOAL := help
+.PHONY: help create-wheelhouse pack-wheelhouse verify-wheelhouse build-offline build-online
+
+help:
+	@echo "Targets (each runs cargo xtask <target> \$$(ARGS)):"
+	@echo "  create-wheelhouse  download every wheel for every target into wheelhouse/"
+	@echo "  pack-wheelhouse    (planned) pack the wheelhouse into one archive"
+	@echo "  verify-wheelhouse  (planned) check the wheelhouse against its manifest"
+	@echo "  build-offline      (planned) build the images from the wheelhouse, no network"
+	@echo "  build-online       (planned) build the images with index access"
+	@echo "  help               this list"
+	@echo "Planned targets fail with clap's \"unrecognized subcommand\" error (exit 2) until their command lands."
+
+create-wheelhouse:
+	cargo xtask create-wheelhouse $(ARGS)
+
+pack-wheelhouse:
+	cargo xtask pack-wheelhouse $(ARGS)
+
+verify-wheelhouse:
+	cargo xtask verify-wheelhouse $(ARGS)
+
+build-offline:
+	cargo xtask build-offline $(ARGS)
+
+build-online:
+	cargo xtask build-online $(ARGS)

@@ -6,8 +6,8 @@
 help:
 	@echo "Targets (each runs cargo xtask <target> \$$(ARGS)):"
 	@echo "  create-wheelhouse  download every wheel for every target into wheelhouse/"
-	@echo "  pack-wheelhouse    (planned) pack the wheelhouse into one archive"
-	@echo "  verify-wheelhouse  (planned) check the wheelhouse against its manifest"
+	@echo "  pack-wheelhouse    pack the wheelhouse into a reproducible wheelhouse.tgz"
+	@echo "  verify-wheelhouse  check every byte against the manifest, and installability offline"
 	@echo "  build-offline      (planned) build the images from the wheelhouse, no network"
 	@echo "  build-online       (planned) build the images with index access"
 	@echo "  help               this list"

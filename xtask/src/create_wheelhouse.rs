@@ -4,27 +4,27 @@
 mod fetch;
 mod plan;
 
+pub use fetch::BUILD_TOOLS;
 use plan::{Job, Plan};
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    io::Read,
     path::Path,
     time::Instant,
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use xshell::Shell;
 
 use crate::{
+    digest::{hex, sha256_file},
     flags::CreateWheelhouse,
     manifest::{
         FileEntry, Manifest, Resolution, ToolInfo, FORMAT_VERSION, MANIFEST_NAME, RESERVED_NAMES, SHA256SUMS_NAME,
     },
     parallel,
-    requirements::hex,
     resolution::Pin,
     settings::Settings,
     swap::{self, Staging},
@@ -104,20 +104,6 @@ fn damaged_files(wheelhouse: &Path, manifest: &Manifest, full_check: bool) -> Re
         damaged.extend(check?);
     }
     Ok(damaged)
-}
-
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = fs_err::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0; 1 << 20];
-    loop {
-        let read = file.read(&mut buffer).with_context(|| format!("cannot read {}", path.display()))?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-    }
-    Ok(hex(&hasher.finalize()))
 }
 
 fn up_to_date(plan: &Plan, manifest: &Manifest) -> Outcome {

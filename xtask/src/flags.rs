@@ -24,6 +24,73 @@ pub struct Xtask {
 pub enum Command {
     /// Download every requirements file's wheels for every target into the wheelhouse, with a manifest
     CreateWheelhouse(CreateWheelhouse),
+    /// Pack the wheelhouse into a reproducible wheelhouse.tgz (and its .sha256) for the air gap
+    PackWheelhouse(PackWheelhouse),
+    /// Check every byte of a wheelhouse or archive against its manifest, and installability offline
+    VerifyWheelhouse(VerifyWheelhouse),
+    /// Extract an archive safely, verify it, and swap it in as the wheelhouse
+    UnpackWheelhouse(UnpackWheelhouse),
+    /// Pack this tool's sources with its vendored crates, to build it with no network
+    Dist(Dist),
+}
+
+#[derive(Debug, Args)]
+pub struct PackWheelhouse {
+    /// The wheelhouse to pack (default: from wheelhouse.toml, else `wheelhouse`)
+    #[arg(long, value_name = "DIR")]
+    pub wheelhouse: Option<PathBuf>,
+    /// The archive to write (default: `wheelhouse.tgz` beside the wheelhouse)
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// gzip level, 0 (stored: wheels are compressed already) to 9
+    #[arg(long, value_name = "0-9", default_value_t = crate::archive::DEFAULT_LEVEL,
+          value_parser = clap::value_parser!(u32).range(0..=9))]
+    pub level: u32,
+    /// Print the result as JSON on stdout (and nothing else there)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyWheelhouse {
+    /// The wheelhouse directory to verify (default: from wheelhouse.toml, else `wheelhouse`)
+    #[arg(long, value_name = "DIR", conflicts_with = "archive")]
+    pub wheelhouse: Option<PathBuf>,
+    /// Verify a packed archive in one streaming pass instead (and its .sha256 sidecar)
+    #[arg(long, value_name = "FILE")]
+    pub archive: Option<PathBuf>,
+    /// Requirements files to prove installable (default: those the manifest records)
+    #[arg(short = 'r', long = "requirement", value_name = "FILE")]
+    pub requirements: Vec<PathBuf>,
+    /// Check the bytes only; do not run pip
+    #[arg(long)]
+    pub no_install_check: bool,
+    /// The interpreter that runs pip for the install check (default: python3 on PATH)
+    #[arg(long = "python-interpreter", value_name = "PATH")]
+    pub python: Option<String>,
+    /// pip calls or file hashes run at once (default: CPUs)
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Print the report as JSON on stdout (and nothing else there)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UnpackWheelhouse {
+    /// The archive made by pack-wheelhouse
+    #[arg(value_name = "FILE")]
+    pub archive: PathBuf,
+    /// Where the wheelhouse goes (default: from wheelhouse.toml, else `wheelhouse`)
+    #[arg(long, value_name = "DIR")]
+    pub wheelhouse: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct Dist {
+    /// The archive to write (default: `xtask-dist.tgz` in the project root)
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -1,8 +1,13 @@
 //! `cargo xtask`: builds Python wheelhouses for offline container builds with the real pip.
 
+mod archive;
 mod create_wheelhouse;
+mod digest;
+mod dist;
 mod flags;
+mod integrity;
 mod manifest;
+mod pack_wheelhouse;
 mod parallel;
 mod pip;
 mod redact;
@@ -12,6 +17,8 @@ mod settings;
 mod swap;
 mod target;
 mod ui;
+mod unpack_wheelhouse;
+mod verify_wheelhouse;
 mod wheel_name;
 
 use std::process::ExitCode;
@@ -38,5 +45,9 @@ fn run(flags: Xtask) -> anyhow::Result<()> {
     sh.change_dir(&root);
     match flags.command {
         Command::CreateWheelhouse(args) => create_wheelhouse::run(&sh, &root, &args),
+        Command::PackWheelhouse(args) => pack_wheelhouse::run(&root, &args),
+        Command::VerifyWheelhouse(args) => verify_wheelhouse::run(&sh, &root, &args),
+        Command::UnpackWheelhouse(args) => unpack_wheelhouse::run(&root, &args),
+        Command::Dist(args) => dist::run(&sh, &root, &args),
     }
 }

@@ -49,6 +49,9 @@ pub struct Python {
 /// Where pip looks; pip's own configuration (pip.conf, `PIP_*`, netrc) applies on top.
 #[derive(Debug, Clone, Default)]
 pub struct IndexOptions {
+    /// `--isolated`: no pip.conf, no `PIP_*`; the offline install check must see only the
+    /// wheelhouse, not a `PIP_FIND_LINKS` of the machine it runs on.
+    pub isolated: bool,
     pub no_index: bool,
     pub index_url: Option<String>,
     pub extra_index_urls: Vec<String>,
@@ -64,6 +67,9 @@ impl IndexOptions {
 
     fn args(&self) -> Vec<String> {
         let mut args = Vec::new();
+        if self.isolated {
+            args.push("--isolated".to_owned());
+        }
         if self.no_index {
             args.push("--no-index".to_owned());
         }

@@ -67,6 +67,16 @@ impl Settings {
     }
 }
 
+/// The wheelhouse directory: the flag (relative to the current directory), else the setting
+/// (relative to the root), else `wheelhouse` in the root.
+pub fn wheelhouse_dir(root: &Path, settings: &Settings, flag: Option<&Path>) -> Result<PathBuf> {
+    Ok(match (flag, &settings.wheelhouse) {
+        (Some(path), _) => std::env::current_dir()?.join(path),
+        (None, Some(path)) => root.join(path),
+        (None, None) => root.join("wheelhouse"),
+    })
+}
+
 /// The cross product of platforms and Python versions, with the libc floor and full versions.
 pub fn targets(
     platforms: &[String],

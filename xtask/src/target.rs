@@ -256,6 +256,17 @@ impl Target {
     }
 }
 
+impl TargetRecord {
+    /// The target a manifest recorded, to resolve for it again (verify's install check).
+    pub fn target(&self) -> Result<Target, TargetError> {
+        Ok(Target {
+            platform: self.platform.parse()?,
+            python: PythonVersion::parse(&self.python_version)?.with_full_version(&self.python_full_version)?,
+            libc: self.libc.parse()?,
+        })
+    }
+}
+
 impl fmt::Display for Target {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(formatter, "{} python {}", self.platform.docker_name(), self.python.short())?;

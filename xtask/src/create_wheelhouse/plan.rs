@@ -9,12 +9,13 @@ use xshell::Shell;
 
 use super::fetch;
 use crate::{
+    digest::hex,
     flags::CreateWheelhouse,
     manifest::{IndexSettings, BUILD_TOOLS_GROUP, FORMAT_VERSION},
     parallel,
     pip::{IndexOptions, Python},
     redact::redact_url,
-    requirements::{self, hex, RequirementsRecord},
+    requirements::{self, RequirementsRecord},
     settings::{self, Settings},
     target::{Platform, Target, TargetRecord},
 };
@@ -52,11 +53,7 @@ pub fn plan(sh: &Shell, root: &Path, settings: &Settings, args: &CreateWheelhous
     let current = std::env::current_dir()?;
     let from_flag = |path: &PathBuf| current.join(path);
     let from_settings = |path: &PathBuf| root.join(path);
-    let wheelhouse = match (&args.wheelhouse, &settings.wheelhouse) {
-        (Some(path), _) => from_flag(path),
-        (None, Some(path)) => from_settings(path),
-        (None, None) => root.join("wheelhouse"),
-    };
+    let wheelhouse = settings::wheelhouse_dir(root, settings, args.wheelhouse.as_deref())?;
     let requirement_paths: Vec<PathBuf> = if !args.requirements.is_empty() {
         args.requirements.iter().map(from_flag).collect()
     } else if let Some(paths) = &settings.requirements {
@@ -112,6 +109,7 @@ pub fn plan(sh: &Shell, root: &Path, settings: &Settings, args: &CreateWheelhous
     }
 
     let index = IndexOptions {
+        isolated: false,
         no_index: args.no_index || settings.no_index.unwrap_or(false),
         index_url: args.index_url.clone().or(settings.index_url.clone()),
         extra_index_urls: if args.extra_index_urls.is_empty() {

@@ -8,11 +8,10 @@ help:
 	@echo "  create-wheelhouse  download every wheel for every target into wheelhouse/"
 	@echo "  pack-wheelhouse    pack the wheelhouse into a reproducible wheelhouse.tgz"
 	@echo "  verify-wheelhouse  check every byte against the manifest, and installability offline"
-	@echo "  build-offline      (planned) build the images from the wheelhouse, no network"
-	@echo "  build-online       (planned) build the images with index access"
+	@echo "  build-offline      build the images from the wheelhouse, with no network"
+	@echo "  build-online       build the images from the package index"
 	@echo "  help               this list"
-	@echo "Planned targets fail with clap's \"unrecognized subcommand\" error (exit 2) until their command lands."
-
+	
 create-wheelhouse:
 	cargo xtask create-wheelhouse $(ARGS)
 

@@ -32,6 +32,71 @@ pub enum Command {
     UnpackWheelhouse(UnpackWheelhouse),
     /// Pack this tool's sources with its vendored crates, to build it with no network
     Dist(Dist),
+    /// Write (or --check) the generated wheelhouse fragment in each service's Dockerfile
+    Dockerfiles(Dockerfiles),
+    /// Build the compose file's images from the wheelhouse, with no network
+    BuildOffline(BuildImages),
+    /// Build the compose file's images from the package index
+    BuildOnline(BuildImages),
+}
+
+#[derive(Debug, Args)]
+pub struct Dockerfiles {
+    /// Change nothing: fail with a diff when a fragment is stale or missing
+    #[arg(long)]
+    pub check: bool,
+    /// The compose file (default: compose/docker-compose.yml)
+    #[arg(long, value_name = "FILE")]
+    pub compose: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildImages {
+    /// Services to build (default: every service of the compose file that has a `build`)
+    #[arg(value_name = "SERVICE")]
+    pub services: Vec<String>,
+    /// The compose file (default: compose/docker-compose.yml)
+    #[arg(long, value_name = "FILE")]
+    pub compose: Option<PathBuf>,
+    /// docker (buildx) or podman (default: CONTAINER_ENGINE, else the first that works)
+    #[arg(long, value_name = "ENGINE")]
+    pub engine: Option<String>,
+    /// Platform to build for (repeatable; default: the service's, else the host's)
+    #[arg(long = "platform", value_name = "PLATFORM")]
+    pub platforms: Vec<String>,
+    /// Replace the tag of every image (`example/api:latest` → `example/api:T`)
+    #[arg(long, value_name = "T")]
+    pub tag: Option<String>,
+    /// Push each image after building it
+    #[arg(long)]
+    pub push: bool,
+    /// The buildx builder (docker only)
+    #[arg(long, value_name = "NAME")]
+    pub builder: Option<String>,
+    /// A build secret, passed through: `id=pip.conf,src=FILE` or `id=netrc,src=FILE` (repeatable)
+    #[arg(long = "secret", value_name = "SPEC")]
+    pub secrets: Vec<String>,
+    /// Another build argument, KEY=VALUE (repeatable; OFFLINE is set by the command)
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+    /// The wheelhouse (default: from wheelhouse.toml, else `wheelhouse`)
+    #[arg(long, value_name = "DIR")]
+    pub wheelhouse: Option<PathBuf>,
+    /// Build every step again, not from the engine's layer cache
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Builds run at once (default: 2)
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Print the commands, one per line, shell-quoted, and run nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write a `docker buildx bake` file (JSON) for the same builds, and build nothing
+    #[arg(long, value_name = "FILE")]
+    pub emit_bake: Option<PathBuf>,
+    /// Print the result as JSON on stdout (and nothing else there)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,14 +1,19 @@
 //! `cargo xtask`: builds Python wheelhouses for offline container builds with the real pip.
 
 mod archive;
+mod build_images;
+mod compose;
 mod create_wheelhouse;
 mod digest;
 mod dist;
+mod dockerfiles;
+mod engine;
 mod flags;
 mod integrity;
 mod manifest;
 mod pack_wheelhouse;
 mod parallel;
+mod partial;
 mod pip;
 mod redact;
 mod requirements;
@@ -49,5 +54,8 @@ fn run(flags: Xtask) -> anyhow::Result<()> {
         Command::VerifyWheelhouse(args) => verify_wheelhouse::run(&sh, &root, &args),
         Command::UnpackWheelhouse(args) => unpack_wheelhouse::run(&root, &args),
         Command::Dist(args) => dist::run(&sh, &root, &args),
+        Command::Dockerfiles(args) => dockerfiles::run(&root, &args),
+        Command::BuildOffline(args) => build_images::run(&sh, &root, &args, build_images::Mode::Offline),
+        Command::BuildOnline(args) => build_images::run(&sh, &root, &args, build_images::Mode::Online),
     }
 }

@@ -1,11 +1,7 @@
 //! `pack-wheelhouse`: the wheelhouse as one reproducible `wheelhouse.tgz`, checked against its
 //! manifest on the way in, written beside a `sha256sum -c` sidecar.
 
-use std::{
-    io::{BufWriter, Write},
-    path::Path,
-    time::Instant,
-};
+use std::{io::BufWriter, path::Path, time::Instant};
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -17,6 +13,7 @@ use crate::{
     flags::PackWheelhouse,
     integrity::sidecar_path,
     manifest::{Manifest, MANIFEST_NAME, RESERVED_NAMES, SHA256SUMS_NAME},
+    partial,
     settings::{self, Settings},
     swap, ui,
 };
@@ -49,11 +46,10 @@ pub fn run(root: &Path, args: &PackWheelhouse) -> Result<()> {
     let _lock = swap::lock(&output)?;
     let directory = output.parent().unwrap_or(Path::new("."));
     let output_name = file_name(&output)?;
-    remove_partial_files(directory, &output_name)?;
-    let partial = tempfile::Builder::new()
-        .prefix(&format!(".{output_name}.partial-"))
-        .tempfile_in(directory)
-        .with_context(|| format!("cannot create a temporary file in {}", directory.display()))?;
+    let sidecar = sidecar_path(&output);
+    let sidecar_name = file_name(&sidecar)?;
+    partial::remove_partial_files(directory, &[&output_name, &sidecar_name])?;
+    let partial = partial::partial_file(directory, &output_name)?;
     let mut writer = archive::Writer::new(BufWriter::with_capacity(1 << 20, partial), args.level, mtime);
     let mut n_bytes = 0;
     for name in &names {
@@ -88,12 +84,14 @@ pub fn run(root: &Path, args: &PackWheelhouse) -> Result<()> {
     }
     let (buffered, digests) = writer.finish().context("cannot finish the archive")?;
     let partial = buffered.into_inner().map_err(|error| error.into_error())?;
-    partial.as_file().sync_all()?;
     // The archive first, then its sidecar: a kill in between leaves a sidecar that no longer
     // matches, which verify-wheelhouse reports, never a half-written archive.
-    partial.persist(&output).with_context(|| format!("cannot write {}", output.display()))?;
-    let sidecar = sidecar_path(&output);
-    write_atomically(&sidecar, archive::sidecar_line(&digests.archive_sha256, &output_name).as_bytes())?;
+    partial::persist(partial, &output)?;
+    partial::write_atomically(
+        directory,
+        &sidecar_name,
+        archive::sidecar_line(&digests.archive_sha256, &output_name).as_bytes(),
+    )?;
 
     let outcome = Outcome {
         archive: output.display().to_string(),
@@ -186,27 +184,4 @@ fn file_name(path: &Path) -> Result<String> {
         .with_context(|| format!("{} is not a file path", path.display()))?
         .to_string_lossy()
         .into_owned())
-}
-
-/// Partial files of a pack that was killed.
-fn remove_partial_files(directory: &Path, output_name: &str) -> Result<()> {
-    let prefix = format!(".{output_name}.partial-");
-    if let Ok(entries) = fs_err::read_dir(directory) {
-        for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(&prefix) {
-                fs_err::remove_file(entry.path())?;
-                ui::say(&format!("removed {} left by an interrupted run", entry.path().display()));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let directory = path.parent().unwrap_or(Path::new("."));
-    let mut partial = tempfile::Builder::new().prefix(".partial-").tempfile_in(directory)?;
-    partial.write_all(bytes)?;
-    partial.as_file().sync_all()?;
-    partial.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
 }

@@ -1,4 +1,6 @@
+mod containers;
 mod create_wheelhouse;
+mod dist;
 mod fixture_index;
 mod live;
 mod pack_verify;

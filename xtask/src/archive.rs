@@ -249,6 +249,14 @@ pub fn source_date_epoch() -> Result<u64> {
     }
 }
 
+/// `SOURCE_DATE_EPOCH` when set, else nothing (for fields that are better absent than made up).
+pub fn source_date_epoch_option() -> Result<Option<u64>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(_) => source_date_epoch().map(Some),
+        Err(_) => Ok(None),
+    }
+}
+
 /// The line `sha256sum --check` reads for `file_name`: `<hex><space><space><name>`.
 pub fn sidecar_line(sha256: &str, file_name: &str) -> String {
     format!("{sha256}  {file_name}\n")

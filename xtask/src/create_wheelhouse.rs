@@ -2,7 +2,7 @@
 //! downloaded, and a new wheelhouse with its manifest swapped in at once.
 
 mod fetch;
-mod plan;
+pub mod plan;
 
 pub use fetch::BUILD_TOOLS;
 use plan::{Job, Plan};

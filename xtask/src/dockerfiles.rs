@@ -25,8 +25,10 @@ fn end_marker(block: &str) -> String {
 }
 
 /// The two fragments for a service whose requirements file is `requirements` (relative to the
-/// build context, `/`-separated).
-pub fn fragments(requirements: &str) -> [(String, String); 2] {
+/// build context, `/`-separated). A hash-locked file (`cargo xtask lock`) is installed with
+/// `--require-hashes`, offline and online alike.
+pub fn fragments(requirements: &str, hash_locked: bool) -> [(String, String); 2] {
+    let require_hashes = if hash_locked { " --require-hashes" } else { "" };
     let stage = "\
 # The wheelhouse as a stage: empty here, replaced by the build context named `wheelhouse`
 # (`--build-context wheelhouse=DIR`, compose's additional_contexts) when the build gets one.
@@ -48,9 +50,9 @@ RUN --mount=type=bind,from=wheelhouse,target=/wheelhouse,readonly \\
     --mount=type=secret,id=ca.crt \\
     python3 -m venv {VENV} \\
     && if [ \"$OFFLINE\" = 1 ]; then \\
-        pip install --no-cache-dir --no-index --find-links /wheelhouse -r /tmp/requirements.txt; \\
+        pip install --no-cache-dir{require_hashes} --no-index --find-links /wheelhouse -r /tmp/requirements.txt; \\
     else \\
-        pip install --no-cache-dir -r /tmp/requirements.txt; \\
+        pip install --no-cache-dir{require_hashes} -r /tmp/requirements.txt; \\
     fi \\
     && rm /tmp/requirements.txt
 "
@@ -96,8 +98,9 @@ fn find_line(text: &str, line: &str) -> Option<usize> {
     None
 }
 
-/// The requirements path a service's fragment copies, relative to its build context.
-pub fn requirements_in_context(service: &Service) -> Result<String> {
+/// The requirements path a service's fragment copies, relative to its build context: its lock
+/// file when `cargo xtask lock` has written one (and then `true`), else the requirements file.
+pub fn requirements_in_context(service: &Service) -> Result<(String, bool)> {
     let requirements = service.requirements.as_ref().with_context(|| {
         format!("service `{}` names no requirements file\nhint: add `x-requirements: ../requirements-{}.txt` to it in the compose file", service.name, service.name)
     })?;
@@ -109,7 +112,11 @@ pub fn requirements_in_context(service: &Service) -> Result<String> {
             service.context.display()
         );
     }
-    Ok(display_path(&service.context, requirements))
+    let lock = crate::lock::lock_path(requirements);
+    if lock.is_file() {
+        return Ok((display_path(&service.context, &lock), true));
+    }
+    Ok((display_path(&service.context, requirements), false))
 }
 
 /// What `dockerfiles` did, or would do, to one Dockerfile.
@@ -121,7 +128,8 @@ pub struct Rendered {
 
 pub fn render_service(service: &Service) -> Result<Rendered> {
     let current = fs_err::read_to_string(&service.dockerfile)?;
-    let expected = render(&service.dockerfile, &current, &fragments(&requirements_in_context(service)?))?;
+    let (requirements, hash_locked) = requirements_in_context(service)?;
+    let expected = render(&service.dockerfile, &current, &fragments(&requirements, hash_locked))?;
     Ok(Rendered { path: service.dockerfile.clone(), current, expected })
 }
 
@@ -266,21 +274,29 @@ mod tests {
 
     #[test]
     fn fills_the_blocks_and_touches_nothing_else() {
-        let [(_, stage), (_, install)] = fragments("requirements-api.txt");
+        let [(_, stage), (_, install)] = fragments("requirements-api.txt", false);
         let rendered =
-            render(Path::new("api.Dockerfile"), &dockerfile("", "old\n"), &fragments("requirements-api.txt")).unwrap();
+            render(Path::new("api.Dockerfile"), &dockerfile("", "old\n"), &fragments("requirements-api.txt", false))
+                .unwrap();
         assert_eq!(rendered, dockerfile(&stage, &install));
         assert!(install.contains("COPY requirements-api.txt /tmp/requirements.txt"));
         assert!(install.contains("--mount=type=bind,from=wheelhouse,target=/wheelhouse,readonly"));
         assert!(install.contains("pip install --no-cache-dir --no-index --find-links /wheelhouse"));
         // Rendering again changes nothing: the check mode compares exactly this.
-        let again = render(Path::new("api.Dockerfile"), &rendered, &fragments("requirements-api.txt")).unwrap();
+        let again = render(Path::new("api.Dockerfile"), &rendered, &fragments("requirements-api.txt", false)).unwrap();
         assert_eq!(again, rendered);
+        let [_, (_, locked)] = fragments("requirements-api.lock.txt", true);
+        assert!(
+            locked.contains("pip install --no-cache-dir --require-hashes --no-index --find-links /wheelhouse"),
+            "{locked}"
+        );
+        assert!(locked.contains("pip install --no-cache-dir --require-hashes -r"), "{locked}");
     }
 
     #[test]
     fn a_dockerfile_without_markers_is_told_where_to_put_them() {
-        let error = render(Path::new("api.Dockerfile"), "FROM debian\n", &fragments("r.txt")).unwrap_err().to_string();
+        let error =
+            render(Path::new("api.Dockerfile"), "FROM debian\n", &fragments("r.txt", false)).unwrap_err().to_string();
         assert!(error.starts_with("api.Dockerfile has no `wheelhouse-stage` markers"), "{error}");
         assert!(error.contains("before the first FROM"), "{error}");
         assert!(error.contains(&begin_marker(STAGE_BLOCK)), "{error}");

@@ -38,6 +38,28 @@ pub enum Command {
     BuildOffline(BuildImages),
     /// Build the compose file's images from the package index
     BuildOnline(BuildImages),
+    /// Write a hash-locked requirements file beside each requirements file, from the wheelhouse
+    Lock(Lock),
+    /// Print the hashes of the files of exact pins for the configured targets
+    Hashes(Hashes),
+    /// Write a CycloneDX 1.6 SBOM of the wheelhouse
+    Sbom(Sbom),
+}
+
+#[derive(Debug, Args)]
+pub struct Lock {
+    /// Requirements files to lock (default: every one the wheelhouse was made for)
+    #[arg(short = 'r', long = "requirement", value_name = "FILE")]
+    pub requirements: Vec<PathBuf>,
+    /// The hash algorithm of the `--hash` options
+    #[arg(long, value_enum, default_value_t = crate::lock::Algorithm::Sha256)]
+    pub algorithm: crate::lock::Algorithm,
+    /// Change nothing: fail with a diff when a lock file is stale or missing
+    #[arg(long)]
+    pub check: bool,
+    /// The wheelhouse (default: from wheelhouse.toml, else `wheelhouse`)
+    #[arg(long, value_name = "DIR")]
+    pub wheelhouse: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -166,33 +188,10 @@ pub struct CreateWheelhouse {
     /// Output directory (default: `wheelhouse` in the project root)
     #[arg(long, value_name = "DIR")]
     pub wheelhouse: Option<PathBuf>,
-    /// Target container platform, as docker names it (repeatable; default: the host's)
-    #[arg(long = "platform", value_name = "PLATFORM")]
-    pub platforms: Vec<String>,
-    /// Target Python MAJOR.MINOR (repeatable; default: the version of the Python running pip)
-    #[arg(long = "python", value_name = "X.Y")]
-    pub pythons: Vec<String>,
-    /// The full version markers see for that MAJOR.MINOR (repeatable; default X.Y.0)
-    #[arg(long = "python-full-version", value_name = "X.Y.Z")]
-    pub python_full_versions: Vec<String>,
-    /// The targets' C library floor: glibc_2_28 (default), glibc_2_17, musl_1_2, ...
-    #[arg(long, value_name = "LIBC")]
-    pub libc: Option<String>,
-    /// The interpreter that runs pip (default: python3 on PATH)
-    #[arg(long = "python-interpreter", value_name = "PATH")]
-    pub python: Option<String>,
-    /// Base URL of the package index (default: pip's own configuration)
-    #[arg(long, value_name = "URL")]
-    pub index_url: Option<String>,
-    /// Another index to search (repeatable)
-    #[arg(long = "extra-index-url", value_name = "URL")]
-    pub extra_index_urls: Vec<String>,
-    /// Use no index at all: only --find-links (the air-gapped way to refresh from local files)
-    #[arg(long)]
-    pub no_index: bool,
-    /// A directory or page of distributions to search (repeatable)
-    #[arg(long = "find-links", value_name = "DIR")]
-    pub find_links: Vec<String>,
+    #[command(flatten)]
+    pub targets: TargetFlags,
+    #[command(flatten)]
+    pub index: IndexFlags,
     /// Do not fetch pip, setuptools and wheel
     #[arg(long)]
     pub no_build_tools: bool,
@@ -211,4 +210,75 @@ pub struct CreateWheelhouse {
     /// Print the result as JSON on stdout (and nothing else there)
     #[arg(long)]
     pub json: bool,
+}
+
+/// The targets: platforms x Python versions, libc floor (shared by the commands that resolve).
+#[derive(Debug, Args)]
+pub struct TargetFlags {
+    /// Target container platform, as docker names it (repeatable; default: the host's)
+    #[arg(long = "platform", value_name = "PLATFORM")]
+    pub platforms: Vec<String>,
+    /// Target Python MAJOR.MINOR (repeatable; default: the version of the Python running pip)
+    #[arg(long = "python", value_name = "X.Y")]
+    pub pythons: Vec<String>,
+    /// The full version markers see for that MAJOR.MINOR (repeatable; default X.Y.0)
+    #[arg(long = "python-full-version", value_name = "X.Y.Z")]
+    pub python_full_versions: Vec<String>,
+    /// The targets' C library floor: glibc_2_28 (default), glibc_2_17, musl_1_2, ...
+    #[arg(long, value_name = "LIBC")]
+    pub libc: Option<String>,
+    /// The interpreter that runs pip (default: python3 on PATH)
+    #[arg(long = "python-interpreter", value_name = "PATH")]
+    pub python: Option<String>,
+}
+
+/// Where pip looks (shared by the commands that download).
+#[derive(Debug, Args)]
+pub struct IndexFlags {
+    /// Base URL of the package index (default: pip's own configuration)
+    #[arg(long, value_name = "URL")]
+    pub index_url: Option<String>,
+    /// Another index to search (repeatable)
+    #[arg(long = "extra-index-url", value_name = "URL")]
+    pub extra_index_urls: Vec<String>,
+    /// Use no index at all: only --find-links (the air-gapped way to refresh from local files)
+    #[arg(long)]
+    pub no_index: bool,
+    /// A directory or page of distributions to search (repeatable)
+    #[arg(long = "find-links", value_name = "DIR")]
+    pub find_links: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HashesFormat {
+    Requirements,
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Args)]
+pub struct Hashes {
+    /// Exact pins, NAME==VERSION
+    #[arg(value_name = "NAME==VERSION", required = true)]
+    pub pins: Vec<String>,
+    /// The hash algorithm
+    #[arg(long, value_enum, default_value_t = crate::lock::Algorithm::Sha256)]
+    pub algorithm: crate::lock::Algorithm,
+    /// requirements (`--hash` lines), or json / yaml (a `packagesWithHashes` list)
+    #[arg(long, value_enum, default_value_t = HashesFormat::Requirements)]
+    pub format: HashesFormat,
+    #[command(flatten)]
+    pub targets: TargetFlags,
+    #[command(flatten)]
+    pub index: IndexFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct Sbom {
+    /// Where to write the SBOM (default: sbom.cdx.json in the wheelhouse, a reserved name)
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The wheelhouse (default: from wheelhouse.toml, else `wheelhouse`)
+    #[arg(long, value_name = "DIR")]
+    pub wheelhouse: Option<PathBuf>,
 }

@@ -9,7 +9,9 @@ mod dist;
 mod dockerfiles;
 mod engine;
 mod flags;
+mod hashes;
 mod integrity;
+mod lock;
 mod manifest;
 mod pack_wheelhouse;
 mod parallel;
@@ -18,6 +20,7 @@ mod pip;
 mod redact;
 mod requirements;
 mod resolution;
+mod sbom;
 mod settings;
 mod swap;
 mod target;
@@ -57,5 +60,8 @@ fn run(flags: Xtask) -> anyhow::Result<()> {
         Command::Dockerfiles(args) => dockerfiles::run(&root, &args),
         Command::BuildOffline(args) => build_images::run(&sh, &root, &args, build_images::Mode::Offline),
         Command::BuildOnline(args) => build_images::run(&sh, &root, &args, build_images::Mode::Online),
+        Command::Lock(args) => lock::run(&root, &args),
+        Command::Hashes(args) => hashes::run(&sh, &root, &args),
+        Command::Sbom(args) => sbom::run(&root, &args),
     }
 }

@@ -257,6 +257,11 @@ impl Target {
 }
 
 impl TargetRecord {
+    /// `platform_machine` of the target's marker environment (`x86_64`, `aarch64`).
+    pub fn machine(&self) -> &str {
+        self.markers.get("platform_machine").map_or("", String::as_str)
+    }
+
     /// The target a manifest recorded, to resolve for it again (verify's install check).
     pub fn target(&self) -> Result<Target, TargetError> {
         Ok(Target {

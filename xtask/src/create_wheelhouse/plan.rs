@@ -10,7 +10,7 @@ use xshell::Shell;
 use super::fetch;
 use crate::{
     digest::hex,
-    flags::CreateWheelhouse,
+    flags::{CreateWheelhouse, IndexFlags, TargetFlags},
     manifest::{IndexSettings, BUILD_TOOLS_GROUP, FORMAT_VERSION},
     parallel,
     pip::{IndexOptions, Python},
@@ -69,36 +69,8 @@ pub fn plan(sh: &Shell, root: &Path, settings: &Settings, args: &CreateWheelhous
         );
     }
 
-    let python_name =
-        args.python.clone().or(settings.python_interpreter.clone()).unwrap_or_else(|| "python3".to_owned());
-    let python = Python::find(sh, &python_name)?;
-
-    let host_platform = || Platform::host().map(|platform| platform.docker_name().to_owned());
-    let platforms: Vec<String> = if !args.platforms.is_empty() {
-        args.platforms.clone()
-    } else if let Some(platforms) = &settings.targets.platforms {
-        platforms.clone()
-    } else {
-        vec![host_platform().context("cannot tell this host's platform: pass --platform")?]
-    };
-    let pythons: Vec<String> = if !args.pythons.is_empty() {
-        args.pythons.clone()
-    } else {
-        settings.targets.python.clone().unwrap_or_else(|| vec![python.major_minor()])
-    };
-    let mut full_versions = settings.targets.full_versions.clone();
-    for full in &args.python_full_versions {
-        let short = full.split('.').take(2).collect::<Vec<_>>().join(".");
-        full_versions.insert(short, full.clone());
-    }
-    if let Some(orphan) = full_versions.keys().find(|short| !pythons.contains(short)) {
-        bail!(
-            "a full version is given for Python {orphan}, which is not a target (targets: {})\nhint: add --python {orphan}, or drop its full version",
-            pythons.join(", ")
-        );
-    }
-    let libc = args.libc.as_deref().or(settings.targets.libc.as_deref());
-    let targets = settings::targets(&platforms, &pythons, libc, &full_versions)?;
+    let python = find_python(sh, settings, &args.targets)?;
+    let targets = targets(settings, &args.targets, &python)?;
     let target_records = targets.iter().map(Target::record).collect::<Result<Vec<_>, _>>()?;
 
     let mut requirements = Vec::new();
@@ -108,22 +80,7 @@ pub fn plan(sh: &Shell, root: &Path, settings: &Settings, args: &CreateWheelhous
         requirements.push(record);
     }
 
-    let index = IndexOptions {
-        isolated: false,
-        no_index: args.no_index || settings.no_index.unwrap_or(false),
-        index_url: args.index_url.clone().or(settings.index_url.clone()),
-        extra_index_urls: if args.extra_index_urls.is_empty() {
-            settings.extra_index_urls.clone().unwrap_or_default()
-        } else {
-            args.extra_index_urls.clone()
-        },
-        find_links: if args.find_links.is_empty() {
-            let links = settings.find_links.clone().unwrap_or_default();
-            links.iter().map(|link| absolute_link(root, link)).collect()
-        } else {
-            args.find_links.iter().map(|link| absolute_link(&current, link)).collect()
-        },
-    };
+    let index = index_options(root, settings, &args.index)?;
     let build_sdists = args.build_sdists || settings.build_sdists.unwrap_or(false);
     let index_settings = IndexSettings {
         no_index: index.no_index,
@@ -178,6 +135,64 @@ pub fn plan(sh: &Shell, root: &Path, settings: &Settings, args: &CreateWheelhous
         inputs_digest,
         jobs,
         build_sdists,
+    })
+}
+
+/// The interpreter that runs pip: the flag, else `python_interpreter`, else `python3`.
+pub fn find_python(sh: &Shell, settings: &Settings, flags: &TargetFlags) -> Result<Python> {
+    let name = flags.python.clone().or(settings.python_interpreter.clone()).unwrap_or_else(|| "python3".to_owned());
+    Python::find(sh, &name)
+}
+
+/// The targets: flags, else `[targets]` in wheelhouse.toml, else this host's platform and the
+/// interpreter's Python.
+pub fn targets(settings: &Settings, flags: &TargetFlags, python: &Python) -> Result<Vec<Target>> {
+    let platforms: Vec<String> = if !flags.platforms.is_empty() {
+        flags.platforms.clone()
+    } else if let Some(platforms) = &settings.targets.platforms {
+        platforms.clone()
+    } else {
+        let host = Platform::host().context("cannot tell this host's platform: pass --platform")?;
+        vec![host.docker_name().to_owned()]
+    };
+    let pythons: Vec<String> = if !flags.pythons.is_empty() {
+        flags.pythons.clone()
+    } else {
+        settings.targets.python.clone().unwrap_or_else(|| vec![python.major_minor()])
+    };
+    let mut full_versions = settings.targets.full_versions.clone();
+    for full in &flags.python_full_versions {
+        let short = full.split('.').take(2).collect::<Vec<_>>().join(".");
+        full_versions.insert(short, full.clone());
+    }
+    if let Some(orphan) = full_versions.keys().find(|short| !pythons.contains(short)) {
+        bail!(
+            "a full version is given for Python {orphan}, which is not a target (targets: {})\nhint: add --python {orphan}, or drop its full version",
+            pythons.join(", ")
+        );
+    }
+    let libc = flags.libc.as_deref().or(settings.targets.libc.as_deref());
+    settings::targets(&platforms, &pythons, libc, &full_versions)
+}
+
+/// Where pip looks: flags, else wheelhouse.toml; pip's own configuration applies on top.
+pub fn index_options(root: &Path, settings: &Settings, flags: &IndexFlags) -> Result<IndexOptions> {
+    let current = std::env::current_dir()?;
+    Ok(IndexOptions {
+        isolated: false,
+        no_index: flags.no_index || settings.no_index.unwrap_or(false),
+        index_url: flags.index_url.clone().or(settings.index_url.clone()),
+        extra_index_urls: if flags.extra_index_urls.is_empty() {
+            settings.extra_index_urls.clone().unwrap_or_default()
+        } else {
+            flags.extra_index_urls.clone()
+        },
+        find_links: if flags.find_links.is_empty() {
+            let links = settings.find_links.clone().unwrap_or_default();
+            links.iter().map(|link| absolute_link(root, link)).collect()
+        } else {
+            flags.find_links.iter().map(|link| absolute_link(&current, link)).collect()
+        },
     })
 }
 

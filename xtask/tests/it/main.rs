@@ -4,4 +4,5 @@ mod dist;
 mod fixture_index;
 mod live;
 mod pack_verify;
+mod supply_chain;
 mod support;

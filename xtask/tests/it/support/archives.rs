@@ -33,6 +33,8 @@ pub struct WheelSpec {
     pub requires_python: Option<String>,
     /// Size of an extra incompressible filler file inside the wheel (0 = none).
     pub payload_bytes: usize,
+    /// A `License-Expression:` (PEP 639) header, for SBOM tests.
+    pub license_expression: Option<String>,
 }
 
 impl WheelSpec {
@@ -45,6 +47,7 @@ impl WheelSpec {
             provides_extra: Vec::new(),
             requires_python: None,
             payload_bytes: 0,
+            license_expression: None,
         }
     }
 
@@ -78,8 +81,18 @@ impl WheelSpec {
         format!("{}-{}-{}.whl", wheel_name(&self.name), self.version, self.tag)
     }
 
+    pub fn license(mut self, expression: &str) -> Self {
+        self.license_expression = Some(expression.to_owned());
+        self
+    }
+
     fn metadata(&self) -> String {
-        core_metadata(&self.name, &self.version, &self.requires_python, &self.provides_extra, &self.requires_dist)
+        let mut text =
+            core_metadata(&self.name, &self.version, &self.requires_python, &self.provides_extra, &self.requires_dist);
+        if let Some(expression) = &self.license_expression {
+            let _ = writeln!(text, "License-Expression: {expression}");
+        }
+        text
     }
 }
 

@@ -170,6 +170,7 @@ pub fn standard_wheels() -> Vec<WheelSpec> {
     let mut wheels = vec![
         // Markers on machine and Python version, so resolving for another target changes the set.
         WheelSpec::pure("purelib", "1.0")
+            .license("MIT OR Apache-2.0")
             .requires("armonly>=1.0; platform_machine == \"aarch64\"")
             .requires("x86helper; platform_machine == \"x86_64\"")
             .requires("oldpy; python_version < \"3.12\"")

@@ -17,6 +17,7 @@ use crate::{
     engine::{self, BuildSpec, Engine},
     flags::BuildImages,
     manifest::Manifest,
+    metrics,
     pack_wheelhouse::read_manifest,
     parallel, requirements,
     settings::{self, Settings},
@@ -140,6 +141,32 @@ pub fn run(sh: &Shell, root: &Path, args: &BuildImages, mode: Mode) -> Result<()
             result.error.as_deref().unwrap_or("")
         ));
     }
+    let command = if mode == Mode::Offline { "build-offline" } else { "build-online" };
+    let mut samples = vec![metrics::Sample::new(
+        "xtask_offline",
+        "1 when the images were built from the wheelhouse with no network.",
+        f64::from(u8::from(mode == Mode::Offline)),
+    )];
+    for result in &results {
+        let labels = vec![("service", result.service.clone()), ("platform", result.platform.clone())];
+        samples.push(metrics::Sample {
+            labels: labels.clone(),
+            ..metrics::Sample::new("xtask_build_success", "1 when the image was built.", f64::from(u8::from(result.ok)))
+        });
+        samples.push(metrics::Sample {
+            labels: labels.clone(),
+            ..metrics::Sample::new("xtask_build_duration_seconds", "Seconds the build took.", result.seconds)
+        });
+        if let Some(size) = result.size {
+            samples.push(metrics::Sample {
+                labels,
+                ..metrics::Sample::new("xtask_image_bytes", "Size of the built image.", size as f64)
+            });
+        }
+    }
+    // One family's samples must stand together in the text format.
+    samples.sort_by_key(|sample| sample.name);
+    metrics::write(args.metrics_file.as_deref(), command, &samples)?;
     if args.json {
         let report = Report { mode: if mode == Mode::Offline { "offline" } else { "online" }, engine, builds: results };
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -24,7 +24,7 @@ use crate::{
     manifest::{
         FileEntry, Manifest, Resolution, ToolInfo, FORMAT_VERSION, MANIFEST_NAME, RESERVED_NAMES, SHA256SUMS_NAME,
     },
-    parallel,
+    metrics, parallel,
     resolution::Pin,
     settings::Settings,
     swap::{self, Staging},
@@ -71,6 +71,22 @@ pub fn run(sh: &Shell, root: &Path, args: &CreateWheelhouse) -> Result<()> {
         _ => update(&plan, previous.as_ref(), args.refresh)?,
     };
     outcome.seconds = started.elapsed().as_secs_f64();
+    if args.metrics_file.is_some() {
+        let manifest = crate::pack_wheelhouse::read_manifest(&plan.wheelhouse)?;
+        let mut samples = metrics::wheelhouse_samples(root, &plan.wheelhouse, &manifest);
+        samples.push(metrics::Sample::new("xtask_run_duration_seconds", "Seconds the command took.", outcome.seconds));
+        samples.push(metrics::Sample::new(
+            "xtask_downloaded_files",
+            "Files this run downloaded.",
+            outcome.downloaded.len() as f64,
+        ));
+        samples.push(metrics::Sample::new(
+            "xtask_resolutions",
+            "Resolutions this run made (not reused).",
+            outcome.resolved as f64,
+        ));
+        metrics::write(args.metrics_file.as_deref(), "create-wheelhouse", &samples)?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
     }

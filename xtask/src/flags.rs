@@ -44,6 +44,10 @@ pub enum Command {
     Hashes(Hashes),
     /// Write a CycloneDX 1.6 SBOM of the wheelhouse
     Sbom(Sbom),
+    /// Sign manifest.json (GnuPG or SSH): a detached signature the archive carries
+    Sign(Sign),
+    /// What the wheelhouse holds, and whether it, its locks, archive, signature and SBOM are current
+    Status(Status),
 }
 
 #[derive(Debug, Args)]
@@ -74,6 +78,9 @@ pub struct Dockerfiles {
 
 #[derive(Debug, Args)]
 pub struct BuildImages {
+    /// Write Prometheus metrics (textfile collector format) to this file
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
     /// Services to build (default: every service of the compose file that has a `build`)
     #[arg(value_name = "SERVICE")]
     pub services: Vec<String>,
@@ -123,6 +130,9 @@ pub struct BuildImages {
 
 #[derive(Debug, Args)]
 pub struct PackWheelhouse {
+    /// Write Prometheus metrics (textfile collector format) to this file
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
     /// The wheelhouse to pack (default: from wheelhouse.toml, else `wheelhouse`)
     #[arg(long, value_name = "DIR")]
     pub wheelhouse: Option<PathBuf>,
@@ -140,6 +150,9 @@ pub struct PackWheelhouse {
 
 #[derive(Debug, Args)]
 pub struct VerifyWheelhouse {
+    /// Write Prometheus metrics (textfile collector format) to this file
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
     /// The wheelhouse directory to verify (default: from wheelhouse.toml, else `wheelhouse`)
     #[arg(long, value_name = "DIR", conflicts_with = "archive")]
     pub wheelhouse: Option<PathBuf>,
@@ -152,6 +165,18 @@ pub struct VerifyWheelhouse {
     /// Check the bytes only; do not run pip
     #[arg(long)]
     pub no_install_check: bool,
+    /// Require a signature of manifest.json (implied by --keyring and --allowed-signers)
+    #[arg(long)]
+    pub signature: bool,
+    /// GnuPG public keys to check a `manifest.json.asc` against (with gpgv)
+    #[arg(long, value_name = "FILE")]
+    pub keyring: Option<PathBuf>,
+    /// SSH `allowed_signers` file to check a `manifest.json.sshsig` against
+    #[arg(long, value_name = "FILE", requires = "identity")]
+    pub allowed_signers: Option<PathBuf>,
+    /// The signer identity in the allowed_signers file
+    #[arg(long, value_name = "ID")]
+    pub identity: Option<String>,
     /// The interpreter that runs pip for the install check (default: python3 on PATH)
     #[arg(long = "python-interpreter", value_name = "PATH")]
     pub python: Option<String>,
@@ -182,6 +207,9 @@ pub struct Dist {
 
 #[derive(Debug, Args)]
 pub struct CreateWheelhouse {
+    /// Write Prometheus metrics (textfile collector format) to this file
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
     /// A requirements file (repeatable; default: requirements*.txt and requirements/*.txt)
     #[arg(short = 'r', long = "requirement", value_name = "FILE")]
     pub requirements: Vec<PathBuf>,
@@ -271,6 +299,29 @@ pub struct Hashes {
     pub targets: TargetFlags,
     #[command(flatten)]
     pub index: IndexFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct Sign {
+    /// Sign with this GnuPG key (`gpg --detach-sign --armor`; GNUPGHOME is honoured)
+    #[arg(long, value_name = "KEYID", conflicts_with = "ssh_key", required_unless_present = "ssh_key")]
+    pub gpg: Option<String>,
+    /// Sign with this SSH private key (`ssh-keygen -Y sign`)
+    #[arg(long, value_name = "FILE")]
+    pub ssh_key: Option<PathBuf>,
+    /// The wheelhouse (default: from wheelhouse.toml, else `wheelhouse`)
+    #[arg(long, value_name = "DIR")]
+    pub wheelhouse: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct Status {
+    /// The wheelhouse (default: from wheelhouse.toml, else `wheelhouse`)
+    #[arg(long, value_name = "DIR")]
+    pub wheelhouse: Option<PathBuf>,
+    /// Print the status as JSON on stdout (and nothing else there)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

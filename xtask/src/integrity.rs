@@ -22,6 +22,9 @@ const MAX_RESERVED_BYTES: u64 = 64 << 20;
 /// The most a manifest may hold before it is read.
 const MAX_MANIFEST_BYTES: u64 = 256 << 20;
 
+/// Reserved files (signatures, SBOM) read from an archive, by name.
+pub type ReservedFiles = std::collections::BTreeMap<String, Vec<u8>>;
+
 /// One thing wrong, with what a user needs to act on it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
@@ -123,7 +126,16 @@ pub struct ArchiveChecked {
 /// Reads an archive in one pass: `manifest.json` must come first and `SHA256SUMS` second; every
 /// other entry is checked against the manifest as it streams by and, with `extract_to`, written
 /// there. A malformed or unsafe archive is an error; content that does not match is a problem.
-pub fn check_archive(archive_path: &Path, extract_to: Option<&Path>) -> Result<ArchiveChecked> {
+/// `before_files` sees the manifest and the reserved files (signatures), which pack puts before
+/// the distributions, before any distribution is read: a signature is checked before anything
+/// else.
+pub fn check_archive(
+    archive_path: &Path,
+    extract_to: Option<&Path>,
+    before_files: &mut dyn FnMut(&[u8], &ReservedFiles) -> Result<()>,
+) -> Result<ArchiveChecked> {
+    let mut reserved = std::collections::BTreeMap::new();
+    let mut files_started = false;
     let file = fs_err::File::open(archive_path)?;
     let mut manifest: Option<(Manifest, Vec<u8>)> = None;
     let mut checked = Checked::default();
@@ -166,6 +178,22 @@ pub fn check_archive(archive_path: &Path, extract_to: Option<&Path>) -> Result<A
                         return Ok(());
                     }
                     let expected = manifest.file(name);
+                    if expected.is_none() && RESERVED_NAMES.contains(&name) && !files_started {
+                        if size > MAX_RESERVED_BYTES {
+                            bail!("`{name}` is {size} bytes: refused");
+                        }
+                        let mut bytes = Vec::with_capacity(size as usize);
+                        content.read_to_end(&mut bytes)?;
+                        if let Some(directory) = extract_to {
+                            fs_err::write(directory.join(name), &bytes)?;
+                        }
+                        reserved.insert(name.to_owned(), bytes);
+                        return Ok(());
+                    }
+                    if !files_started {
+                        files_started = true;
+                        before_files(manifest_bytes, &reserved)?;
+                    }
                     match expected {
                         Some(entry) if entry.size != size => {
                             checked.problems.push(size_problem(name, entry.size, size));
@@ -179,8 +207,10 @@ pub fn check_archive(archive_path: &Path, extract_to: Option<&Path>) -> Result<A
                         _ => {}
                     }
                     let actual = copy_hashing(content, name, extract_to)?;
-                    checked.n_files += 1;
-                    checked.n_bytes += size;
+                    if expected.is_some() {
+                        checked.n_files += 1;
+                        checked.n_bytes += size;
+                    }
                     if let Some(entry) = expected {
                         if entry.sha256 != actual {
                             checked.problems.push(sha256_problem(name, &entry.sha256, &actual));
@@ -190,7 +220,10 @@ pub fn check_archive(archive_path: &Path, extract_to: Option<&Path>) -> Result<A
                 }
             }
         })?;
-    let Some((manifest, _)) = manifest else { bail!("the archive holds no {MANIFEST_NAME}") };
+    let Some((manifest, manifest_bytes)) = manifest else { bail!("the archive holds no {MANIFEST_NAME}") };
+    if !files_started {
+        before_files(&manifest_bytes, &reserved)?;
+    }
     if !seen.contains(SHA256SUMS_NAME) {
         checked.problems.push(Problem::file(
             "missing",

@@ -13,6 +13,7 @@ mod hashes;
 mod integrity;
 mod lock;
 mod manifest;
+mod metrics;
 mod pack_wheelhouse;
 mod parallel;
 mod partial;
@@ -22,6 +23,8 @@ mod requirements;
 mod resolution;
 mod sbom;
 mod settings;
+mod sign;
+mod status;
 mod swap;
 mod target;
 mod ui;
@@ -63,5 +66,7 @@ fn run(flags: Xtask) -> anyhow::Result<()> {
         Command::Lock(args) => lock::run(&root, &args),
         Command::Hashes(args) => hashes::run(&sh, &root, &args),
         Command::Sbom(args) => sbom::run(&root, &args),
+        Command::Sign(args) => sign::run(&sh, &root, &args),
+        Command::Status(args) => status::run(&sh, &root, &args),
     }
 }

@@ -13,7 +13,7 @@ use crate::{
     flags::PackWheelhouse,
     integrity::sidecar_path,
     manifest::{Manifest, MANIFEST_NAME, RESERVED_NAMES, SHA256SUMS_NAME},
-    partial,
+    metrics, partial,
     settings::{self, Settings},
     swap, ui,
 };
@@ -113,6 +113,14 @@ pub fn run(root: &Path, args: &PackWheelhouse) -> Result<()> {
         outcome.digests.archive_sha256,
         outcome.digests.tar_sha256
     ));
+    let mut samples = metrics::wheelhouse_samples(root, &wheelhouse, &manifest);
+    samples.push(metrics::Sample::new("xtask_run_duration_seconds", "Seconds the command took.", outcome.seconds));
+    samples.push(metrics::Sample::new(
+        "xtask_archive_bytes",
+        "Bytes of the archive written.",
+        outcome.digests.archive_bytes as f64,
+    ));
+    metrics::write(args.metrics_file.as_deref(), "pack-wheelhouse", &samples)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
     }
@@ -172,7 +180,9 @@ fn entry_order(wheelhouse: &Path, manifest: &Manifest) -> Result<Vec<String>> {
         );
     }
     present.retain(|name| name != MANIFEST_NAME && name != SHA256SUMS_NAME);
-    present.sort();
+    // Reserved files (signatures, SBOM) next, so that a reader can check a signature before it
+    // reads a single distribution; then the distributions.
+    present.sort_by_key(|name| (!RESERVED_NAMES.contains(&name.as_str()), name.clone()));
     let mut order = vec![MANIFEST_NAME.to_owned(), SHA256SUMS_NAME.to_owned()];
     order.extend(present);
     Ok(order)

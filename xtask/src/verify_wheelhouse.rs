@@ -16,12 +16,14 @@ use crate::{
     flags::VerifyWheelhouse,
     integrity::{self, Problem},
     manifest::{Manifest, BUILD_TOOLS_GROUP},
+    metrics,
     pack_wheelhouse::read_manifest,
     parallel,
     pip::{IndexOptions, Inputs, PipFailure, Python},
     requirements::display_path,
     resolution::parse_report,
     settings::{self, Settings},
+    sign,
     target::Target,
     ui,
 };
@@ -61,13 +63,23 @@ pub fn run(sh: &Shell, root: &Path, args: &VerifyWheelhouse) -> Result<()> {
     let started = Instant::now();
     let settings = Settings::load(root)?;
     let jobs = args.jobs.or(settings.jobs).unwrap_or_else(parallel::default_jobs).max(1);
+    let verifier = sign::Verifier::from_flags(
+        args.signature,
+        args.keyring.as_deref(),
+        args.allowed_signers.as_deref(),
+        args.identity.as_deref(),
+    )?;
     // An archive's install check runs on a temporary extraction, made in the same pass.
     let extraction = tempfile::Builder::new().prefix("xtask-verify-").tempdir()?;
-    let mut report = match &args.archive {
+    let (mut report, manifest, wheelhouse_for_status) = match &args.archive {
         Some(archive_path) => {
             let archive_path = std::env::current_dir()?.join(archive_path);
             let extract_to = (!args.no_install_check).then(|| extraction.path());
-            let checked = integrity::check_archive(&archive_path, extract_to)
+            let mut check_signature = |manifest: &[u8], reserved: &integrity::ReservedFiles| match &verifier {
+                Some(verifier) => sign::verify(sh, verifier, manifest, reserved),
+                None => Ok(()),
+            };
+            let checked = integrity::check_archive(&archive_path, extract_to, &mut check_signature)
                 .with_context(|| format!("cannot verify {}", archive_path.display()))?;
             let mut problems = checked.checked.problems;
             let (sidecar, problem) = integrity::check_sidecar(&archive_path, &checked.digests.archive_sha256);
@@ -86,11 +98,15 @@ pub fn run(sh: &Shell, root: &Path, args: &VerifyWheelhouse) -> Result<()> {
             if !args.no_install_check {
                 install_checks(sh, root, &settings, args, extraction.path(), &checked.manifest, jobs, &mut report)?;
             }
-            report
+            (report, checked.manifest, settings::wheelhouse_dir(root, &settings, None)?)
         }
         None => {
             let wheelhouse = settings::wheelhouse_dir(root, &settings, args.wheelhouse.as_deref())?;
             let manifest = read_manifest(&wheelhouse)?;
+            if let Some(verifier) = &verifier {
+                let manifest_bytes = fs_err::read(wheelhouse.join(crate::manifest::MANIFEST_NAME))?;
+                sign::verify(sh, verifier, &manifest_bytes, &sign::signatures_in(&wheelhouse)?)?;
+            }
             let checked = integrity::check_directory(&wheelhouse, &manifest, jobs)?;
             let mut report = Report {
                 ok: false,
@@ -106,7 +122,7 @@ pub fn run(sh: &Shell, root: &Path, args: &VerifyWheelhouse) -> Result<()> {
             if !args.no_install_check {
                 install_checks(sh, root, &settings, args, &wheelhouse, &manifest, jobs, &mut report)?;
             }
-            report
+            (report, manifest, wheelhouse)
         }
     };
     report.ok = report.problems.is_empty();
@@ -127,10 +143,56 @@ pub fn run(sh: &Shell, root: &Path, args: &VerifyWheelhouse) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
+    let failures =
+        |kinds: &[&str]| report.problems.iter().filter(|problem| kinds.contains(&problem.kind)).count() as f64;
+    let mut samples = metrics::wheelhouse_samples(root, &wheelhouse_for_status, &manifest);
+    samples.extend([
+        metrics::Sample::new("xtask_run_duration_seconds", "Seconds the command took.", report.seconds),
+        metrics::Sample::new(
+            "xtask_verify_ok",
+            "1 when the verification found no problem.",
+            f64::from(u8::from(report.ok)),
+        ),
+        metrics::Sample::new(
+            "xtask_hash_verification_failures",
+            "Files missing, of another size or sha256, or checksum files that do not match.",
+            failures(&["missing", "size", "sha256", "sha256sums", "sidecar"]),
+        ),
+        metrics::Sample::new(
+            "xtask_install_check_failures",
+            "Requirements x targets not installable offline.",
+            failures(&["install"]),
+        ),
+    ]);
+    metrics::write(args.metrics_file.as_deref(), "verify-wheelhouse", &samples)?;
+    record_last_verify(&wheelhouse_for_status, &report)?;
     if !report.ok {
         bail!("verification failed: {} problems (listed above)", report.problems.len());
     }
     Ok(())
+}
+
+/// The outcome of the last verify, beside the wheelhouse (not in it: the archive of a wheelhouse
+/// must not change because it was verified), for `status`.
+pub fn last_verify_path(wheelhouse: &Path) -> PathBuf {
+    let name = wheelhouse.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    wheelhouse.parent().unwrap_or(Path::new(".")).join(format!(".{name}.last-verify.json"))
+}
+
+fn record_last_verify(wheelhouse: &Path, report: &Report) -> Result<()> {
+    let path = last_verify_path(wheelhouse);
+    let Some(directory) = path.parent().filter(|directory| directory.is_dir()) else { return Ok(()) };
+    let seconds =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs());
+    let record = serde_json::json!({
+        "ok": report.ok,
+        "source": report.source,
+        "path": report.path,
+        "n_problems": report.problems.len(),
+        "unix_time": seconds,
+    });
+    let name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    crate::partial::write_atomically(directory, &name, format!("{record:#}\n").as_bytes())
 }
 
 /// One offline resolve to prove.

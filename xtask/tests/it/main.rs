@@ -4,5 +4,7 @@ mod dist;
 mod fixture_index;
 mod live;
 mod pack_verify;
+mod signing;
+mod status;
 mod supply_chain;
 mod support;

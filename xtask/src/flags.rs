@@ -46,6 +46,10 @@ pub enum Command {
     Sbom(Sbom),
     /// Sign manifest.json (GnuPG or SSH): a detached signature the archive carries
     Sign(Sign),
+    /// Put the packed wheelhouse into a Kubernetes ConfigMap or Secret, or a PVC and loader Pod
+    Bundle(Bundle),
+    /// Print the POSIX sh script an init container runs to install from the wheelhouse
+    InstallScript(InstallScript),
     /// What the wheelhouse holds, and whether it, its locks, archive, signature and SBOM are current
     Status(Status),
 }
@@ -312,6 +316,38 @@ pub struct Sign {
     /// The wheelhouse (default: from wheelhouse.toml, else `wheelhouse`)
     #[arg(long, value_name = "DIR")]
     pub wheelhouse: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct Bundle {
+    /// A ConfigMap of this name, the archive under `binaryData`
+    #[arg(long, value_name = "NAME", group = "kind")]
+    pub configmap: Option<String>,
+    /// A Secret of this name, the archive under `data` (base64)
+    #[arg(long, value_name = "NAME", group = "kind")]
+    pub secret: Option<String>,
+    /// A PersistentVolumeClaim of this name and a loader Pod, for archives over the object limit
+    #[arg(long, value_name = "NAME", group = "kind")]
+    pub pvc: Option<String>,
+    /// The namespace of the objects
+    #[arg(long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// The packed archive (default: `wheelhouse.tgz` beside the wheelhouse)
+    #[arg(long, value_name = "FILE")]
+    pub archive: Option<PathBuf>,
+    /// Where to write the YAML (default: stdout)
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallScript {
+    /// Install with --require-hashes from this lock file (a path inside the container)
+    #[arg(long, value_name = "FILE")]
+    pub lock: Option<String>,
+    /// Where the script installs (a `--target` directory; default: the active environment)
+    #[arg(long, value_name = "DIR")]
+    pub target: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 
 mod archive;
 mod build_images;
+mod bundle;
 mod compose;
 mod create_wheelhouse;
 mod digest;
@@ -10,6 +11,7 @@ mod dockerfiles;
 mod engine;
 mod flags;
 mod hashes;
+mod install_script;
 mod integrity;
 mod lock;
 mod manifest;
@@ -67,6 +69,8 @@ fn run(flags: Xtask) -> anyhow::Result<()> {
         Command::Hashes(args) => hashes::run(&sh, &root, &args),
         Command::Sbom(args) => sbom::run(&root, &args),
         Command::Sign(args) => sign::run(&sh, &root, &args),
+        Command::Bundle(args) => bundle::run(&sh, &root, &args),
+        Command::InstallScript(args) => install_script::run(&args),
         Command::Status(args) => status::run(&sh, &root, &args),
     }
 }

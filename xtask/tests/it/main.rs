@@ -1,3 +1,4 @@
+mod bundle;
 mod containers;
 mod create_wheelhouse;
 mod dist;

@@ -124,6 +124,8 @@ fn offline_build_needs_no_network_and_matches_the_online_build() {
     project.create(&[&["--index-url", index_url.as_str(), "--no-build-tools"][..], &targets].concat());
 
     // Offline, in a network namespace with no network at all.
+    let metrics_path = project.tmp.path().join("build.prom");
+    let metrics_flag = metrics_path.display().to_string();
     let offline = report(&run_ok(&mut in_no_network(&xtask(&[
         "build-offline",
         "--engine",
@@ -132,7 +134,15 @@ fn offline_build_needs_no_network_and_matches_the_online_build() {
         "--tag",
         "offline",
         "--json",
+        "--metrics-file",
+        &metrics_flag,
     ]))));
+    let metrics = fs_err::read_to_string(&metrics_path).unwrap();
+    assert!(metrics.contains("xtask_offline{command=\"build-offline\"} 1\n"), "{metrics}");
+    assert!(
+        metrics.contains("xtask_build_success{command=\"build-offline\",service=\"api\",platform=\"linux/amd64\"} 1\n"),
+        "{metrics}"
+    );
     for build in offline["builds"].as_array().unwrap() {
         eprintln!("offline {}: {:.1}s, {} bytes", build["service"], build["seconds"].as_f64().unwrap(), build["size"]);
     }

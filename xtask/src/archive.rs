@@ -11,8 +11,9 @@ use crate::digest::hex;
 
 /// The one directory an archive holds: `tar xzf` makes `wheelhouse/` wherever it runs.
 pub const ROOT: &str = "wheelhouse";
-/// Stored deflate blocks: wheels are zip files of deflated members already, and level 1 saves
-/// about 1 % of them at a fraction of the speed (measured in docs/benchmarks.md).
+/// Stored deflate blocks: wheels are zip files of deflated members already. Measured (see
+/// docs/benchmarks.md), level 1 saves 0.2 % of incompressible payloads and 3 % of a real
+/// wheelhouse for a slower pack, level 6 little more for five times the time.
 pub const DEFAULT_LEVEL: u32 = 0;
 /// Files are 0644 and directories 0755 whatever the umask or file system said.
 pub const FILE_MODE: u32 = 0o644;
@@ -68,19 +69,101 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
+/// A writer that hands its bytes, 1 MiB at a time, to a thread of its own, which hashes them and
+/// writes them on: the three sha256 passes of a pack (each file, the tar stream, the archive) then
+/// run on different cores instead of one after the other.
+pub struct Offload<W: Write + Send + 'static> {
+    buffer: Vec<u8>,
+    sender: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    worker: Option<std::thread::JoinHandle<io::Result<(W, Sha256, u64)>>>,
+}
+
+const OFFLOAD_CHUNK: usize = 1 << 20;
+
+impl<W: Write + Send + 'static> Offload<W> {
+    pub fn new(inner: W) -> Offload<W> {
+        // A few chunks in flight keep both sides busy without holding much memory.
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let worker = std::thread::spawn(move || {
+            let mut inner = inner;
+            let mut hasher = Sha256::new();
+            let mut bytes = 0u64;
+            for chunk in receiver {
+                hasher.update(&chunk);
+                inner.write_all(&chunk)?;
+                bytes += chunk.len() as u64;
+            }
+            inner.flush()?;
+            Ok((inner, hasher, bytes))
+        });
+        Offload { buffer: Vec::with_capacity(OFFLOAD_CHUNK), sender: Some(sender), worker: Some(worker) }
+    }
+
+    fn send_buffer(&mut self) -> io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buffer, Vec::with_capacity(OFFLOAD_CHUNK));
+        let sent = self.sender.as_ref().map(|sender| sender.send(chunk));
+        match sent {
+            Some(Ok(())) => Ok(()),
+            // The worker stopped: its own error says why.
+            _ => Err(self.join().err().unwrap_or_else(|| io::Error::other("the writer thread stopped"))),
+        }
+    }
+
+    fn join(&mut self) -> io::Result<(W, Sha256, u64)> {
+        self.sender = None;
+        match self.worker.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(io::Error::other("the writer thread panicked")),
+            None => Err(io::Error::other("the writer thread was already joined")),
+        }
+    }
+
+    /// Everything written, hashed and passed on: the inner writer, the sha256 and the length.
+    pub fn finish(mut self) -> io::Result<(W, String, u64)> {
+        self.send_buffer()?;
+        let (inner, hasher, bytes) = self.join()?;
+        Ok((inner, hex(&hasher.finalize()), bytes))
+    }
+}
+
+impl<W: Write + Send + 'static> Write for Offload<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buffer.extend_from_slice(data);
+        if self.buffer.len() >= OFFLOAD_CHUNK {
+            self.send_buffer()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send_buffer()
+    }
+}
+
+impl<W: Write + Send + 'static> Drop for Offload<W> {
+    fn drop(&mut self) {
+        if self.worker.is_some() {
+            let _ = self.join();
+        }
+    }
+}
+
 /// Writes entries in the order given, each header set field by field.
-pub struct Writer<W: Write> {
-    tar: tar::Builder<Hashing<GzEncoder<Hashing<W>>>>,
+pub struct Writer<W: Write + Send + 'static> {
+    tar: tar::Builder<Offload<GzEncoder<Offload<W>>>>,
     mtime: u64,
 }
 
-impl<W: Write> Writer<W> {
+impl<W: Write + Send + 'static> Writer<W> {
     /// `mtime` is every entry's time: `SOURCE_DATE_EPOCH` or 0, never the files' own.
     pub fn new(output: W, level: u32, mtime: u64) -> Writer<W> {
         // No file name and a zero time in the gzip header; flate2 writes OS = 255 (unknown)
         // unless told otherwise, so the header is the same on every machine.
-        let gzip = GzBuilder::new().mtime(0).write(Hashing::new(output), Compression::new(level.min(9)));
-        let mut tar = tar::Builder::new(Hashing::new(gzip));
+        let gzip = GzBuilder::new().mtime(0).write(Offload::new(output), Compression::new(level.min(9)));
+        let mut tar = tar::Builder::new(Offload::new(gzip));
         tar.mode(tar::HeaderMode::Deterministic);
         Writer { tar, mtime }
     }
@@ -102,9 +185,9 @@ impl<W: Write> Writer<W> {
 
     pub fn finish(self) -> io::Result<(W, Digests)> {
         let tar_stream = self.tar.into_inner()?;
-        let (gzip, tar_sha256, tar_bytes) = tar_stream.finish();
+        let (gzip, tar_sha256, tar_bytes) = tar_stream.finish()?;
         let output = gzip.finish()?;
-        let (output, archive_sha256, archive_bytes) = output.finish();
+        let (output, archive_sha256, archive_bytes) = output.finish()?;
         Ok((output, Digests { archive_sha256, archive_bytes, tar_sha256, tar_bytes }))
     }
 }

@@ -9,6 +9,8 @@ use std::{
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
+use crate::requirements::lexical_normalize;
+
 pub const DEFAULT_COMPOSE_FILE: &str = "compose/docker-compose.yml";
 
 /// The parts of a compose file this tool reads; everything else is left to compose.
@@ -128,22 +130,25 @@ pub fn parse(text: &str, path: &Path, environment: &dyn Fn(&str) -> Option<Strin
                 (context, dockerfile, args, additional_contexts, target)
             }
         };
-        let context = lexical(&base.join(context.as_deref().unwrap_or(".")));
-        let dockerfile = lexical(&context.join(dockerfile.as_deref().unwrap_or("Dockerfile")));
+        let context = lexical_normalize(&base.join(context.as_deref().unwrap_or(".")));
+        let dockerfile = lexical_normalize(&context.join(dockerfile.as_deref().unwrap_or("Dockerfile")));
         let additional_contexts = additional_contexts
             .into_map()
             .into_iter()
             .map(|(key, value)| {
                 // A path is relative to the compose file's directory; `docker-image://` and other
                 // URLs are passed as they are.
-                let resolved =
-                    if value.contains("://") { value } else { lexical(&base.join(&value)).display().to_string() };
+                let resolved = if value.contains("://") {
+                    value
+                } else {
+                    lexical_normalize(&base.join(&value)).display().to_string()
+                };
                 (key, resolved)
             })
             .collect();
         services.push(Service {
             image: entry.image.unwrap_or_else(|| format!("{name}:latest")),
-            requirements: entry.requirements.map(|path| lexical(&base.join(path))),
+            requirements: entry.requirements.map(|path| lexical_normalize(&base.join(path))),
             platform: entry.platform,
             name,
             context,
@@ -232,20 +237,6 @@ fn expand(expression: &str, environment: &dyn Fn(&str) -> Option<String>) -> Res
         }
         _ => bail!("unsupported interpolation `${{{expression}}}`"),
     })
-}
-
-fn lexical(path: &Path) -> PathBuf {
-    let mut normalized = PathBuf::new();
-    for component in path.components() {
-        match component {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir if normalized.file_name().is_some() => {
-                normalized.pop();
-            }
-            other => normalized.push(other),
-        }
-    }
-    normalized
 }
 
 #[cfg(test)]

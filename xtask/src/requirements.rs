@@ -162,7 +162,7 @@ fn include_target(line: &str) -> Option<&str> {
 }
 
 /// Resolves `.` and `..` without touching the file system, so one file has one name.
-fn lexical_normalize(path: &Path) -> PathBuf {
+pub fn lexical_normalize(path: &Path) -> PathBuf {
     let mut normalized = PathBuf::new();
     for component in path.components() {
         match component {

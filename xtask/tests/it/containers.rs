@@ -7,6 +7,7 @@
 use std::process::{Command, Output};
 
 use crate::support::{
+    in_no_network,
     project::{stderr, stdout, Project},
     run_fails, run_ok, Server, ServerOptions,
 };
@@ -48,21 +49,6 @@ fn dockerfile(script: &str) -> String {
          COPY {script} /app/{script}\n\
          USER 10001:10001\n"
     )
-}
-
-fn in_no_network(command: &Command) -> Command {
-    let mut wrapped = Command::new("unshare");
-    wrapped.arg("--net").arg(command.get_program()).args(command.get_args());
-    for (key, value) in command.get_envs() {
-        match value {
-            Some(value) => wrapped.env(key, value),
-            None => wrapped.env_remove(key),
-        };
-    }
-    if let Some(directory) = command.get_current_dir() {
-        wrapped.current_dir(directory);
-    }
-    wrapped
 }
 
 /// Runs `argv` inside a container of `image` with buildah (podman run does not work here).

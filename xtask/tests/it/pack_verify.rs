@@ -144,17 +144,7 @@ fn the_offline_install_check_names_requirements_target_and_package() {
     let mut command = xtask(&project, &["verify-wheelhouse", "--json"]);
     // No network at all where this machine allows it: the check must not need any.
     if Command::new("unshare").args(["--net", "true"]).status().is_ok_and(|status| status.success()) {
-        let program = command.get_program().to_owned();
-        let mut wrapped = Command::new("unshare");
-        wrapped.arg("--net").arg(program).args(command.get_args());
-        for (key, value) in command.get_envs() {
-            match value {
-                Some(value) => wrapped.env(key, value),
-                None => wrapped.env_remove(key),
-            };
-        }
-        wrapped.current_dir(project.root());
-        command = wrapped;
+        command = crate::support::in_no_network(&command);
     }
     let output = run_fails(&mut command);
     let report = json(&output);

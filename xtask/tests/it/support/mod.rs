@@ -103,3 +103,19 @@ pub fn file_names(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// The same command, run by `unshare --net`: in a network namespace with no network at all.
+pub fn in_no_network(command: &Command) -> Command {
+    let mut wrapped = Command::new("unshare");
+    wrapped.arg("--net").arg(command.get_program()).args(command.get_args());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => wrapped.env(key, value),
+            None => wrapped.env_remove(key),
+        };
+    }
+    if let Some(directory) = command.get_current_dir() {
+        wrapped.current_dir(directory);
+    }
+    wrapped
+}

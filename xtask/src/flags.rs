@@ -200,6 +200,18 @@ pub struct UnpackWheelhouse {
     /// Where the wheelhouse goes (default: from wheelhouse.toml, else `wheelhouse`)
     #[arg(long, value_name = "DIR")]
     pub wheelhouse: Option<PathBuf>,
+    /// Require a signature of manifest.json (implied by --keyring and --allowed-signers)
+    #[arg(long)]
+    pub signature: bool,
+    /// GnuPG public keys to check a `manifest.json.asc` against (with gpgv)
+    #[arg(long, value_name = "FILE")]
+    pub keyring: Option<PathBuf>,
+    /// SSH `allowed_signers` file to check a `manifest.json.sshsig` against
+    #[arg(long, value_name = "FILE", requires = "identity")]
+    pub allowed_signers: Option<PathBuf>,
+    /// The signer identity in the allowed_signers file
+    #[arg(long, value_name = "ID")]
+    pub identity: Option<String>,
 }
 
 #[derive(Debug, Args)]

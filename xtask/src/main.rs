@@ -60,7 +60,7 @@ fn run(flags: Xtask) -> anyhow::Result<()> {
         Command::CreateWheelhouse(args) => create_wheelhouse::run(&sh, &root, &args),
         Command::PackWheelhouse(args) => pack_wheelhouse::run(&root, &args),
         Command::VerifyWheelhouse(args) => verify_wheelhouse::run(&sh, &root, &args),
-        Command::UnpackWheelhouse(args) => unpack_wheelhouse::run(&root, &args),
+        Command::UnpackWheelhouse(args) => unpack_wheelhouse::run(&sh, &root, &args),
         Command::Dist(args) => dist::run(&sh, &root, &args),
         Command::Dockerfiles(args) => dockerfiles::run(&root, &args),
         Command::BuildOffline(args) => build_images::run(&sh, &root, &args, build_images::Mode::Offline),

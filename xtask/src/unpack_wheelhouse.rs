@@ -10,11 +10,12 @@ use crate::{
     flags::UnpackWheelhouse,
     integrity,
     settings::{self, Settings},
+    sign,
     swap::{self, Staging},
     ui,
 };
 
-pub fn run(root: &Path, args: &UnpackWheelhouse) -> Result<()> {
+pub fn run(sh: &xshell::Shell, root: &Path, args: &UnpackWheelhouse) -> Result<()> {
     let started = Instant::now();
     let settings = Settings::load(root)?;
     let wheelhouse = settings::wheelhouse_dir(root, &settings, args.wheelhouse.as_deref())?;
@@ -23,8 +24,19 @@ pub fn run(root: &Path, args: &UnpackWheelhouse) -> Result<()> {
     for leftover in swap::recover(&wheelhouse)? {
         ui::say(&format!("removed {} left by an interrupted run", leftover.display()));
     }
+    let verifier = sign::Verifier::from_flags(
+        args.signature,
+        args.keyring.as_deref(),
+        args.allowed_signers.as_deref(),
+        args.identity.as_deref(),
+    )?;
     let staging = Staging::create(&wheelhouse)?;
-    let checked = integrity::check_archive(&archive_path, Some(&staging.dir), &mut |_, _| Ok(()))
+    // The signature, when one is required, is checked before a single distribution is written.
+    let mut check_signature = |manifest: &[u8], reserved: &integrity::ReservedFiles| match &verifier {
+        Some(verifier) => sign::verify(sh, verifier, manifest, reserved),
+        None => Ok(()),
+    };
+    let checked = integrity::check_archive(&archive_path, Some(&staging.dir), &mut check_signature)
         .with_context(|| format!("refused {}; {} is unchanged", archive_path.display(), wheelhouse.display()))?;
     let mut problems: Vec<String> = checked.checked.problems.iter().map(|problem| problem.message.clone()).collect();
     let (_, sidecar_problem) = integrity::check_sidecar(&archive_path, &checked.digests.archive_sha256);

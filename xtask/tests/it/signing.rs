@@ -82,6 +82,18 @@ fn gpg_signatures_are_checked_on_the_directory_and_the_archive() {
     let error = stderr(&run_fails(&mut verify(&project, &["--archive", &archive, "--keyring", &other_keyring])));
     assert!(error.contains("does not verify"), "{error}");
 
+    // unpack checks it too, before it writes a distribution, and then changes nothing.
+    let unpack = |keyring: &str| {
+        let mut command = project.xtask();
+        command.args(["unpack-wheelhouse", &archive, "--wheelhouse", "unpacked", "--keyring", keyring]);
+        command
+    };
+    let error = stderr(&run_fails(&mut unpack(&other_keyring)));
+    assert!(error.contains("does not verify"), "{error}");
+    assert!(!project.root().join("unpacked").exists());
+    run_ok(&mut unpack(&keyring));
+    assert!(project.root().join("unpacked/manifest.json.asc").is_file());
+
     // A changed manifest no longer matches its signature: that is the first thing said.
     let manifest = project.wheelhouse().join("manifest.json");
     let text = fs_err::read_to_string(&manifest).unwrap();

@@ -169,18 +169,8 @@ pub struct VerifyWheelhouse {
     /// Check the bytes only; do not run pip
     #[arg(long)]
     pub no_install_check: bool,
-    /// Require a signature of manifest.json (implied by --keyring and --allowed-signers)
-    #[arg(long)]
-    pub signature: bool,
-    /// GnuPG public keys to check a `manifest.json.asc` against (with gpgv)
-    #[arg(long, value_name = "FILE")]
-    pub keyring: Option<PathBuf>,
-    /// SSH `allowed_signers` file to check a `manifest.json.sshsig` against
-    #[arg(long, value_name = "FILE", requires = "identity")]
-    pub allowed_signers: Option<PathBuf>,
-    /// The signer identity in the allowed_signers file
-    #[arg(long, value_name = "ID")]
-    pub identity: Option<String>,
+    #[command(flatten)]
+    pub signature: SignatureFlags,
     /// The interpreter that runs pip for the install check (default: python3 on PATH)
     #[arg(long = "python-interpreter", value_name = "PATH")]
     pub python: Option<String>,
@@ -200,18 +190,8 @@ pub struct UnpackWheelhouse {
     /// Where the wheelhouse goes (default: from wheelhouse.toml, else `wheelhouse`)
     #[arg(long, value_name = "DIR")]
     pub wheelhouse: Option<PathBuf>,
-    /// Require a signature of manifest.json (implied by --keyring and --allowed-signers)
-    #[arg(long)]
-    pub signature: bool,
-    /// GnuPG public keys to check a `manifest.json.asc` against (with gpgv)
-    #[arg(long, value_name = "FILE")]
-    pub keyring: Option<PathBuf>,
-    /// SSH `allowed_signers` file to check a `manifest.json.sshsig` against
-    #[arg(long, value_name = "FILE", requires = "identity")]
-    pub allowed_signers: Option<PathBuf>,
-    /// The signer identity in the allowed_signers file
-    #[arg(long, value_name = "ID")]
-    pub identity: Option<String>,
+    #[command(flatten)]
+    pub signature: SignatureFlags,
 }
 
 #[derive(Debug, Args)]
@@ -380,4 +360,21 @@ pub struct Sbom {
     /// The wheelhouse (default: from wheelhouse.toml, else `wheelhouse`)
     #[arg(long, value_name = "DIR")]
     pub wheelhouse: Option<PathBuf>,
+}
+
+/// How a signature of manifest.json is required and checked (verify and unpack).
+#[derive(Debug, Args)]
+pub struct SignatureFlags {
+    /// Require a signature of manifest.json (implied by --keyring and --allowed-signers)
+    #[arg(long = "signature")]
+    pub required: bool,
+    /// GnuPG public keys to check a `manifest.json.asc` against (with gpgv)
+    #[arg(long, value_name = "FILE")]
+    pub keyring: Option<PathBuf>,
+    /// SSH `allowed_signers` file to check a `manifest.json.sshsig` against
+    #[arg(long, value_name = "FILE", requires = "identity")]
+    pub allowed_signers: Option<PathBuf>,
+    /// The signer identity in the allowed_signers file
+    #[arg(long, value_name = "ID")]
+    pub identity: Option<String>,
 }

@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::{
-    flags::Sign,
+    flags::{Sign, SignatureFlags},
     manifest::MANIFEST_NAME,
     pack_wheelhouse::read_manifest,
     partial,
@@ -33,21 +33,16 @@ pub enum Verifier {
 }
 
 impl Verifier {
-    /// From verify's flags: `None` when no signature is asked for.
-    pub fn from_flags(
-        signature: bool,
-        keyring: Option<&Path>,
-        allowed_signers: Option<&Path>,
-        identity: Option<&str>,
-    ) -> Result<Option<Verifier>> {
+    /// From the signature flags of verify and unpack: `None` when no signature is asked for.
+    pub fn from_flags(flags: &SignatureFlags) -> Result<Option<Verifier>> {
         let current = std::env::current_dir()?;
-        match (keyring, allowed_signers, identity) {
+        match (&flags.keyring, &flags.allowed_signers, &flags.identity) {
             (Some(keyring), None, _) => Ok(Some(Verifier::Gpg { keyring: current.join(keyring) })),
             (None, Some(allowed), Some(identity)) => {
-                Ok(Some(Verifier::Ssh { allowed_signers: current.join(allowed), identity: identity.to_owned() }))
+                Ok(Some(Verifier::Ssh { allowed_signers: current.join(allowed), identity: identity.clone() }))
             }
             (Some(_), Some(_), _) => bail!("give --keyring (GnuPG) or --allowed-signers (SSH), not both"),
-            (None, None, _) if signature => bail!(
+            (None, None, _) if flags.required => bail!(
                 "--signature needs a key to check against\nhint: --keyring FILE (GnuPG public keys), or --allowed-signers FILE --identity ID (SSH)"
             ),
             _ => Ok(None),

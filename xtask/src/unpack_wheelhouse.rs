@@ -24,12 +24,7 @@ pub fn run(sh: &xshell::Shell, root: &Path, args: &UnpackWheelhouse) -> Result<(
     for leftover in swap::recover(&wheelhouse)? {
         ui::say(&format!("removed {} left by an interrupted run", leftover.display()));
     }
-    let verifier = sign::Verifier::from_flags(
-        args.signature,
-        args.keyring.as_deref(),
-        args.allowed_signers.as_deref(),
-        args.identity.as_deref(),
-    )?;
+    let verifier = sign::Verifier::from_flags(&args.signature)?;
     let staging = Staging::create(&wheelhouse)?;
     // The signature, when one is required, is checked before a single distribution is written.
     let mut check_signature = |manifest: &[u8], reserved: &integrity::ReservedFiles| match &verifier {

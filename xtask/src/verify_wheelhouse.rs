@@ -63,12 +63,7 @@ pub fn run(sh: &Shell, root: &Path, args: &VerifyWheelhouse) -> Result<()> {
     let started = Instant::now();
     let settings = Settings::load(root)?;
     let jobs = args.jobs.or(settings.jobs).unwrap_or_else(parallel::default_jobs).max(1);
-    let verifier = sign::Verifier::from_flags(
-        args.signature,
-        args.keyring.as_deref(),
-        args.allowed_signers.as_deref(),
-        args.identity.as_deref(),
-    )?;
+    let verifier = sign::Verifier::from_flags(&args.signature)?;
     // An archive's install check runs on a temporary extraction, made in the same pass.
     let extraction = tempfile::Builder::new().prefix("xtask-verify-").tempdir()?;
     let (mut report, manifest, wheelhouse_for_status) = match &args.archive {

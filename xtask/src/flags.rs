@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use xtask::model::digest::Algorithm;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -60,8 +61,8 @@ pub struct Lock {
     #[arg(short = 'r', long = "requirement", value_name = "FILE")]
     pub requirements: Vec<PathBuf>,
     /// The hash algorithm of the `--hash` options
-    #[arg(long, value_enum, default_value_t = crate::lock::Algorithm::Sha256)]
-    pub algorithm: crate::lock::Algorithm,
+    #[arg(long, value_enum, default_value_t = Algorithm::Sha256)]
+    pub algorithm: Algorithm,
     /// Change nothing: fail with a diff when a lock file is stale or missing
     #[arg(long)]
     pub check: bool,
@@ -143,10 +144,9 @@ pub struct PackWheelhouse {
     /// The archive to write (default: `wheelhouse.tgz` beside the wheelhouse)
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// gzip level, 0 (stored: wheels are compressed already) to 9
-    #[arg(long, value_name = "0-9", default_value_t = crate::archive::DEFAULT_LEVEL,
-          value_parser = clap::value_parser!(u32).range(0..=9))]
-    pub level: u32,
+    /// gzip level, 0 (stored: wheels are compressed already) to 9 (default: 0)
+    #[arg(long, value_name = "0-9", value_parser = clap::value_parser!(u32).range(0..=9))]
+    pub level: Option<u32>,
     /// Print the result as JSON on stdout (and nothing else there)
     #[arg(long)]
     pub json: bool,
@@ -286,8 +286,8 @@ pub struct Hashes {
     #[arg(value_name = "NAME==VERSION", required = true)]
     pub pins: Vec<String>,
     /// The hash algorithm
-    #[arg(long, value_enum, default_value_t = crate::lock::Algorithm::Sha256)]
-    pub algorithm: crate::lock::Algorithm,
+    #[arg(long, value_enum, default_value_t = Algorithm::Sha256)]
+    pub algorithm: Algorithm,
     /// requirements (`--hash` lines), or json / yaml (a `packagesWithHashes` list)
     #[arg(long, value_enum, default_value_t = HashesFormat::Requirements)]
     pub format: HashesFormat,

@@ -1,5 +1,6 @@
-//! `wheelhouse.toml`: the project's settings, every key optional, unknown keys refused. Also where
-//! the project root is.
+//! `wheelhouse.toml` and the flags, merged: the one place a setting is looked up, a default
+//! chosen, and a path resolved (flag paths against the current directory, settings paths against
+//! the project root). Commands get the result, never the raw file.
 
 use std::{
     collections::BTreeMap,
@@ -8,8 +9,22 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
+use xshell::Shell;
+use xtask::{
+    model::{
+        requirements::is_lock_file_name,
+        target::{cross_product, major_minor, Platform, Target},
+    },
+    parallel,
+    tools::{
+        self,
+        pip::{IndexOptions, Python},
+        signing::Verifier,
+    },
+    wheelhouse::layout,
+};
 
-use crate::target::{Libc, Platform, PythonVersion, Target};
+use crate::flags::{IndexFlags, SignatureFlags, TargetFlags};
 
 pub const SETTINGS_NAME: &str = "wheelhouse.toml";
 
@@ -67,66 +82,209 @@ impl Settings {
     }
 }
 
-/// The wheelhouse directory: the flag (relative to the current directory), else the setting
-/// (relative to the root), else `wheelhouse` in the root.
-pub fn wheelhouse_dir(root: &Path, settings: &Settings, flag: Option<&Path>) -> Result<PathBuf> {
-    Ok(match (flag, &settings.wheelhouse) {
-        (Some(path), _) => std::env::current_dir()?.join(path),
-        (None, Some(path)) => root.join(path),
-        (None, None) => root.join("wheelhouse"),
-    })
+/// The compose file when `--compose` is not given.
+pub const DEFAULT_COMPOSE_FILE: &str = "compose/docker-compose.yml";
+
+/// The project a command works on: its root, its settings, and where the command was run from.
+pub struct Project {
+    pub root: PathBuf,
+    /// Flag paths are relative to this directory, as a shell user expects.
+    pub current_dir: PathBuf,
+    pub settings: Settings,
 }
 
-/// The cross product of platforms and Python versions, with the libc floor and full versions.
-pub fn targets(
-    platforms: &[String],
-    pythons: &[String],
-    libc: Option<&str>,
-    full_versions: &BTreeMap<String, String>,
-) -> Result<Vec<Target>> {
-    let libc = match libc {
-        Some(text) => text.parse()?,
-        None => Libc::DEFAULT,
-    };
-    let mut targets = Vec::new();
-    for platform in platforms {
-        let platform: Platform = platform.parse()?;
-        for python in pythons {
-            let mut version = PythonVersion::parse(python)?;
-            if let Some(full) = full_versions.get(&version.short()) {
-                version = version.with_full_version(full)?;
+impl Project {
+    /// The project root: `--project-dir` if given, else the nearest ancestor of the current
+    /// directory holding `wheelhouse.toml`, else the cargo workspace root when run as
+    /// `cargo xtask`, else the current directory. Then its settings.
+    pub fn load(explicit: Option<&Path>) -> Result<Project> {
+        let current_dir = std::env::current_dir().context("cannot read the current directory")?;
+        let root = match explicit {
+            Some(explicit) => {
+                fs_err::canonicalize(current_dir.join(explicit)).context("cannot use the --project-dir")?
             }
-            let target = Target { platform, python: version, libc };
-            target.platform_tags()?;
-            if !targets.contains(&target) {
-                targets.push(target);
-            }
+            None => match current_dir.ancestors().find(|dir| dir.join(SETTINGS_NAME).is_file()) {
+                Some(found) => found.to_path_buf(),
+                // `cargo run` sets CARGO for the program it runs: then the workspace is the project.
+                None if std::env::var_os("CARGO").is_some() => {
+                    tools::cargo::workspace_root().unwrap_or_else(|| current_dir.clone())
+                }
+                None => current_dir.clone(),
+            },
+        };
+        let settings = Settings::load(&root)?;
+        Ok(Project { root, current_dir, settings })
+    }
+
+    /// A path given on the command line.
+    pub fn flag_path(&self, path: &Path) -> PathBuf {
+        self.current_dir.join(path)
+    }
+
+    /// The wheelhouse directory: the flag, else the setting, else `wheelhouse` in the root.
+    pub fn wheelhouse(&self, flag: Option<&Path>) -> PathBuf {
+        match (flag, &self.settings.wheelhouse) {
+            (Some(path), _) => self.flag_path(path),
+            (None, Some(path)) => self.root.join(path),
+            (None, None) => self.root.join("wheelhouse"),
         }
     }
-    if targets.is_empty() {
-        bail!("no targets: give at least one --platform and one --python");
+
+    /// The archive: the flag, else `wheelhouse.tgz` beside `wheelhouse`.
+    pub fn archive(&self, flag: Option<&Path>, wheelhouse: &Path) -> PathBuf {
+        match flag {
+            Some(path) => self.flag_path(path),
+            None => layout::default_archive(wheelhouse),
+        }
     }
-    Ok(targets)
+
+    /// The compose file: the flag, else the default in the root.
+    pub fn compose_file(&self, flag: Option<&Path>) -> PathBuf {
+        match flag {
+            Some(path) => self.flag_path(path),
+            None => self.root.join(DEFAULT_COMPOSE_FILE),
+        }
+    }
+
+    /// The requirements files: the flags, else the setting, else those discovered.
+    pub fn requirement_paths(&self, flags: &[PathBuf]) -> Result<Vec<PathBuf>> {
+        if !flags.is_empty() {
+            return Ok(flags.iter().map(|path| self.flag_path(path)).collect());
+        }
+        match &self.settings.requirements {
+            Some(paths) => Ok(paths.iter().map(|path| self.root.join(path)).collect()),
+            None => discover_requirements(&self.root),
+        }
+    }
+
+    /// The interpreter that runs pip: the flag, else `python_interpreter`, else `python3`.
+    pub fn find_python(&self, sh: &Shell, flag: Option<&str>) -> Result<Python> {
+        let name = flag.or(self.settings.python_interpreter.as_deref()).unwrap_or("python3");
+        Python::find(sh, name)
+    }
+
+    /// The targets: flags, else `[targets]` in wheelhouse.toml, else this host's platform and the
+    /// interpreter's Python.
+    pub fn targets(&self, flags: &TargetFlags, python: &Python) -> Result<Vec<Target>> {
+        let settings = &self.settings.targets;
+        let platforms: Vec<String> = if !flags.platforms.is_empty() {
+            flags.platforms.clone()
+        } else if let Some(platforms) = &settings.platforms {
+            platforms.clone()
+        } else {
+            let host = Platform::host().context("cannot tell this host's platform: pass --platform")?;
+            vec![host.docker_name().to_owned()]
+        };
+        let pythons: Vec<String> = if !flags.pythons.is_empty() {
+            flags.pythons.clone()
+        } else {
+            settings.python.clone().unwrap_or_else(|| vec![python.major_minor()])
+        };
+        let mut full_versions = settings.full_versions.clone();
+        for full in &flags.python_full_versions {
+            full_versions.insert(major_minor(full), full.clone());
+        }
+        if let Some(orphan) = full_versions.keys().find(|short| !pythons.contains(short)) {
+            bail!(
+                "a full version is given for Python {orphan}, which is not a target (targets: {})\nhint: add --python {orphan}, or drop its full version",
+                pythons.join(", ")
+            );
+        }
+        let libc = flags.libc.as_deref().or(settings.libc.as_deref());
+        Ok(cross_product(&platforms, &pythons, libc, &full_versions)?)
+    }
+
+    /// The target ids wheelhouse.toml asks for, when it names both platforms and Python versions
+    /// (otherwise they depend on the host and the interpreter, which a check does not run).
+    pub fn configured_target_ids(&self) -> Option<Vec<String>> {
+        let settings = &self.settings.targets;
+        let (Some(platforms), Some(pythons)) = (&settings.platforms, &settings.python) else { return None };
+        let targets = cross_product(platforms, pythons, settings.libc.as_deref(), &settings.full_versions).ok()?;
+        Some(targets.iter().map(Target::id).collect())
+    }
+
+    /// Where pip looks: flags, else wheelhouse.toml; pip's own configuration applies on top.
+    pub fn index_options(&self, flags: &IndexFlags) -> IndexOptions {
+        let settings = &self.settings;
+        IndexOptions {
+            isolated: false,
+            no_index: flags.no_index || settings.no_index.unwrap_or(false),
+            index_url: flags.index_url.clone().or(settings.index_url.clone()),
+            extra_index_urls: if flags.extra_index_urls.is_empty() {
+                settings.extra_index_urls.clone().unwrap_or_default()
+            } else {
+                flags.extra_index_urls.clone()
+            },
+            find_links: if flags.find_links.is_empty() {
+                let links = settings.find_links.clone().unwrap_or_default();
+                links.iter().map(|link| absolute_link(&self.root, link)).collect()
+            } else {
+                flags.find_links.iter().map(|link| absolute_link(&self.current_dir, link)).collect()
+            },
+        }
+    }
+
+    /// pip calls (or hashes) run at once: the flag, else `jobs`, else the number of CPUs.
+    pub fn jobs(&self, flag: Option<usize>) -> usize {
+        flag.or(self.settings.jobs).unwrap_or_else(parallel::default_jobs).max(1)
+    }
+
+    pub fn build_tools(&self, no_build_tools_flag: bool) -> bool {
+        !no_build_tools_flag && self.settings.build_tools.unwrap_or(true)
+    }
+
+    pub fn build_sdists(&self, flag: bool) -> bool {
+        flag || self.settings.build_sdists.unwrap_or(false)
+    }
+
+    /// How verify and unpack check a signature: `None` when none is asked for.
+    pub fn verifier(&self, flags: &SignatureFlags) -> Result<Option<Verifier>> {
+        match (&flags.keyring, &flags.allowed_signers, &flags.identity) {
+            (Some(keyring), None, _) => Ok(Some(Verifier::Gpg { keyring: self.flag_path(keyring) })),
+            (None, Some(allowed), Some(identity)) => {
+                Ok(Some(Verifier::Ssh { allowed_signers: self.flag_path(allowed), identity: identity.clone() }))
+            }
+            (Some(_), Some(_), _) => bail!("give --keyring (GnuPG) or --allowed-signers (SSH), not both"),
+            (None, None, _) if flags.required => bail!(
+                "--signature needs a key to check against\nhint: --keyring FILE (GnuPG public keys), or --allowed-signers FILE --identity ID (SSH)"
+            ),
+            _ => Ok(None),
+        }
+    }
 }
 
-/// The project root: `--project-dir` if given, else the nearest ancestor of the current directory
-/// holding `wheelhouse.toml`, else the cargo workspace root when run as `cargo xtask`, else the
-/// current directory.
-pub fn project_root(explicit: Option<&Path>) -> Result<PathBuf> {
-    if let Some(explicit) = explicit {
-        return fs_err::canonicalize(explicit).context("cannot use the --project-dir");
-    }
-    let current = std::env::current_dir().context("cannot read the current directory")?;
-    if let Some(found) = current.ancestors().find(|dir| dir.join(SETTINGS_NAME).is_file()) {
-        return Ok(found.to_path_buf());
-    }
-    // `cargo run` sets CARGO for the program it runs: then the workspace is the project.
-    if std::env::var_os("CARGO").is_some() {
-        if let Ok(metadata) = cargo_metadata::MetadataCommand::new().no_deps().exec() {
-            return Ok(metadata.workspace_root.into_std_path_buf());
+/// Files a project's requirements live in when none are configured: `requirements*.txt` at the
+/// root and `requirements/*.txt`, never lock files (which the `lock` command writes beside them).
+pub fn discover_requirements(root: &Path) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for (directory, must_start_with_requirements) in [(root.to_path_buf(), true), (root.join("requirements"), false)] {
+        if !directory.is_dir() {
+            continue;
         }
+        let mut in_directory = Vec::new();
+        for entry in fs_err::read_dir(&directory)? {
+            let path = entry?.path();
+            let Some(name) = path.file_name().and_then(|name| name.to_str()) else { continue };
+            let is_candidate = name.ends_with(".txt")
+                && (!must_start_with_requirements || name.starts_with("requirements"))
+                && !is_lock_file_name(name);
+            if is_candidate && path.is_file() {
+                in_directory.push(path);
+            }
+        }
+        in_directory.sort();
+        found.extend(in_directory);
     }
-    Ok(current)
+    Ok(found)
+}
+
+/// A local `--find-links` directory, made absolute; URLs are left alone.
+fn absolute_link(base: &Path, link: &str) -> String {
+    if link.contains("://") {
+        link.to_owned()
+    } else {
+        base.join(link).display().to_string()
+    }
 }
 
 #[cfg(test)]
@@ -156,7 +314,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(settings.jobs, Some(2));
-        let targets = targets(
+        let targets = cross_product(
             settings.targets.platforms.as_deref().unwrap(),
             settings.targets.python.as_deref().unwrap(),
             settings.targets.libc.as_deref(),
@@ -183,5 +341,28 @@ mod tests {
         assert!(error.contains("unknown field `wheelhose`"), "{error}");
         let error = format!("{:#}", Settings::parse("[targets]\nplatform = []").unwrap_err());
         assert!(error.contains("unknown field `platform`"), "{error}");
+    }
+
+    #[test]
+    fn discovery_finds_requirements_but_never_locks() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "requirements.txt",
+            "requirements-api.txt",
+            "requirements-api.lock.txt",
+            "notes.txt",
+            "requirements/dev.txt",
+            "requirements/prod.lock.txt",
+        ] {
+            let path = dir.path().join(name);
+            fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+            fs_err::write(&path, "x\n").unwrap();
+        }
+        let found: Vec<String> = discover_requirements(dir.path())
+            .unwrap()
+            .iter()
+            .map(|path| xtask::model::paths::display_path(dir.path(), path))
+            .collect();
+        assert_eq!(found, ["requirements-api.txt", "requirements.txt", "requirements/dev.txt"]);
     }
 }

@@ -1,0 +1,154 @@
+//! The plan of a `create-wheelhouse` run: settings and flags merged, the interpreter found, the
+//! targets and requirements read, and one keyed job per (requirements file, target).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+use xshell::Shell;
+use xtask::{
+    model::{
+        digest::hex,
+        manifest::{IndexSettings, BUILD_TOOLS, BUILD_TOOLS_GROUP, FORMAT_VERSION},
+        redact::redact_url,
+        requirements::{self, RequirementsRecord},
+        target::{Target, TargetRecord},
+    },
+    tools::pip::{IndexOptions, Python},
+};
+
+use crate::{flags::CreateWheelhouse, settings::Project};
+
+/// Everything decided before pip runs.
+pub struct Plan {
+    pub root: PathBuf,
+    pub wheelhouse: PathBuf,
+    pub python: Python,
+    pub targets: Vec<Target>,
+    pub target_records: Vec<TargetRecord>,
+    pub requirements: Vec<RequirementsRecord>,
+    pub index: IndexOptions,
+    pub index_settings: IndexSettings,
+    pub jobs_to_run: Vec<Job>,
+    pub inputs_digest: String,
+    pub jobs: usize,
+    pub build_sdists: bool,
+}
+
+/// One resolution to make: a requirements file (or the build tools) on one target.
+pub struct Job {
+    pub group: String,
+    pub source: JobSource,
+    pub target: usize,
+    pub key: String,
+}
+
+pub enum JobSource {
+    File(PathBuf),
+    BuildTools,
+}
+
+pub fn plan(sh: &Shell, project: &Project, args: &CreateWheelhouse) -> Result<Plan> {
+    let root = project.root.as_path();
+    let wheelhouse = project.wheelhouse(args.wheelhouse.as_deref());
+    let requirement_paths = project.requirement_paths(&args.requirements)?;
+    let build_tools = project.build_tools(args.no_build_tools);
+    if requirement_paths.is_empty() && !build_tools {
+        bail!(
+            "no requirements files in {}\nhint: pass -r FILE, or list them under `requirements` in wheelhouse.toml",
+            root.display()
+        );
+    }
+
+    let python = project.find_python(sh, args.targets.python.as_deref())?;
+    let targets = project.targets(&args.targets, &python)?;
+    let target_records = targets.iter().map(Target::record).collect::<Result<Vec<_>, _>>()?;
+
+    let mut requirements = Vec::new();
+    for path in &requirement_paths {
+        let record = requirements::read(root, path, &|path: &Path| std::fs::read(path))
+            .with_context(|| format!("cannot use requirements file {}", path.display()))?;
+        requirements.push(record);
+    }
+
+    let index = project.index_options(&args.index);
+    let build_sdists = project.build_sdists(args.build_sdists);
+    let index_settings = IndexSettings {
+        no_index: index.no_index,
+        index_url: index.index_url.as_deref().map(redact_url),
+        extra_index_urls: index.extra_index_urls.iter().map(|url| redact_url(url)).collect(),
+        find_links: index.find_links.iter().map(|link| redact_url(link)).collect(),
+        build_tools,
+        build_sdists,
+    };
+
+    let mut groups: Vec<(String, String, JobSource)> = requirements
+        .iter()
+        .zip(&requirement_paths)
+        .map(|(record, path)| (record.path.clone(), record.content_digest(), JobSource::File(path.clone())))
+        .collect();
+    if build_tools {
+        groups.push((BUILD_TOOLS_GROUP.to_owned(), BUILD_TOOLS.join(" "), JobSource::BuildTools));
+    }
+    let index_json = serde_json::to_string(&index_settings)?;
+    let mut jobs_to_run = Vec::new();
+    for (group, content_digest, source) in groups {
+        for (target_index, record) in target_records.iter().enumerate() {
+            let key = digest(&[
+                &FORMAT_VERSION.to_string(),
+                env!("CARGO_PKG_VERSION"),
+                &group,
+                &content_digest,
+                &serde_json::to_string(record)?,
+                &index_json,
+                &find_links_listing(&index.find_links),
+            ]);
+            let source = match &source {
+                JobSource::File(path) => JobSource::File(path.clone()),
+                JobSource::BuildTools => JobSource::BuildTools,
+            };
+            jobs_to_run.push(Job { group: group.clone(), source, target: target_index, key });
+        }
+    }
+    let keys: Vec<&str> = jobs_to_run.iter().map(|job| job.key.as_str()).collect();
+    let inputs_digest = digest(&keys);
+    let jobs = project.jobs(args.jobs);
+    Ok(Plan {
+        root: root.to_path_buf(),
+        wheelhouse,
+        python,
+        targets,
+        target_records,
+        requirements,
+        index,
+        index_settings,
+        jobs_to_run,
+        inputs_digest,
+        jobs,
+        build_sdists,
+    })
+}
+
+/// The names and sizes in local find-links directories: new files there can change a resolution.
+fn find_links_listing(find_links: &[String]) -> String {
+    let mut listing = Vec::new();
+    for link in find_links {
+        let path = Path::new(link.strip_prefix("file://").unwrap_or(link));
+        let Ok(entries) = std::fs::read_dir(path) else { continue };
+        for entry in entries.flatten() {
+            let size = entry.metadata().map(|metadata| metadata.len()).unwrap_or(0);
+            listing.push(format!("{}:{size}", entry.file_name().to_string_lossy()));
+        }
+    }
+    listing.sort();
+    listing.join("\n")
+}
+
+fn digest(parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    hex(&hasher.finalize())
+}

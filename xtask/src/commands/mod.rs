@@ -1,0 +1,204 @@
+//! One module per command, each with the same entry point: `run(sh, project, args)`. A command
+//! never imports a sibling; what two commands share lives here.
+
+pub mod build_images;
+pub mod bundle;
+pub mod create_wheelhouse;
+pub mod dist;
+pub mod dockerfiles;
+pub mod hashes;
+pub mod install_script;
+pub mod lock;
+pub mod pack_wheelhouse;
+pub mod sbom;
+pub mod sign;
+pub mod status;
+pub mod unpack_wheelhouse;
+pub mod verify_wheelhouse;
+
+use std::{
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, Result};
+use xtask::{
+    model::{
+        compose::{self, Service},
+        diff,
+        digest::Algorithm,
+        lockfile,
+        manifest::Manifest,
+        metrics::{self, Sample},
+        paths::display_path,
+        requirements,
+        staleness::{self, Current, Stale},
+    },
+    wheelhouse::{files, layout, partial},
+};
+
+use crate::settings::Project;
+
+/// What a generator does with a file that differs from what it would write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Write,
+    /// Change nothing; report the difference.
+    Check,
+}
+
+impl Mode {
+    pub fn check_if(check: bool) -> Mode {
+        if check {
+            Mode::Check
+        } else {
+            Mode::Write
+        }
+    }
+}
+
+/// What [`write_or_check`] found, or did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FileState {
+    UpToDate,
+    Written,
+    /// Check mode: the file is missing (`current` empty) or differs; a unified diff to what it
+    /// should be.
+    Stale {
+        missing: bool,
+        diff: String,
+    },
+}
+
+/// The one writer of generated files (Dockerfile fragments, lock files, the SBOM, bundle YAML,
+/// metrics): equal contents are left alone, check mode reports a minimal unified diff, and a write
+/// is atomic and keeps the mode of the file it replaces. `shown` names the file in the diff.
+pub fn write_or_check(path: &Path, shown: &str, contents: &str, mode: Mode) -> Result<FileState> {
+    let current = match fs_err::read_to_string(path) {
+        Ok(text) => Some(text),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => return Err(error.into()),
+    };
+    if current.as_deref() == Some(contents) {
+        return Ok(FileState::UpToDate);
+    }
+    match mode {
+        Mode::Check => Ok(FileState::Stale {
+            missing: current.is_none(),
+            diff: diff::unified(current.as_deref().unwrap_or(""), contents, shown, &format!("{shown} (expected)")),
+        }),
+        Mode::Write => {
+            partial::write_file(path, contents.as_bytes()).with_context(|| format!("cannot write {shown}"))?;
+            Ok(FileState::Written)
+        }
+    }
+}
+
+/// The compose file (the flag, else the default) and its building services, interpolated from
+/// the process environment as compose does.
+pub fn load_compose(project: &Project, flag: Option<&Path>) -> Result<(PathBuf, Vec<Service>)> {
+    let path = project.compose_file(flag);
+    let text = fs_err::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read the compose file\nhint: pass --compose FILE (default: {})",
+            crate::settings::DEFAULT_COMPOSE_FILE
+        )
+    })?;
+    let environment = |name: &str| std::env::var(name).ok();
+    let services = compose::parse(&text, &path, &environment)
+        .with_context(|| format!("invalid compose file {}", path.display()))?;
+    Ok((path, services))
+}
+
+/// Which inputs a staleness check reads.
+pub enum Inputs<'a> {
+    /// These requirements files (paths as the manifest records them), and nothing else.
+    Requirements(&'a [String]),
+    /// Every requirements file of the manifest and of the settings (or discovered), and the
+    /// targets of the settings.
+    Everything,
+}
+
+/// The inputs as they are now, read from the project, for [`staleness::stale`].
+pub fn current_inputs(project: &Project, manifest: &Manifest, inputs: Inputs<'_>) -> Result<Current> {
+    let mut paths: Vec<String> = Vec::new();
+    let mut targets = None;
+    match inputs {
+        Inputs::Requirements(wanted) => paths.extend(wanted.iter().cloned()),
+        Inputs::Everything => {
+            paths.extend(manifest.requirements.iter().map(|record| record.path.clone()));
+            for path in project.requirement_paths(&[])? {
+                let shown = display_path(&project.root, &path);
+                if !paths.contains(&shown) {
+                    paths.push(shown);
+                }
+            }
+            targets = project.configured_target_ids();
+        }
+    }
+    let read_file = |path: &Path| std::fs::read(path);
+    let requirements = paths
+        .into_iter()
+        .map(|path| {
+            let now = requirements::read(&project.root, &project.root.join(&path), &read_file).ok();
+            (path, now)
+        })
+        .collect();
+    Ok(Current { requirements, targets })
+}
+
+/// Why the wheelhouse no longer answers the inputs read by [`current_inputs`].
+pub fn stale_reasons(project: &Project, manifest: &Manifest, inputs: Inputs<'_>) -> Result<Vec<Stale>> {
+    Ok(staleness::stale(manifest, &current_inputs(project, manifest, inputs)?))
+}
+
+/// What every command reports of the wheelhouse it worked on.
+pub fn wheelhouse_samples(root: &Path, wheelhouse: &Path, manifest: &Manifest) -> Vec<Sample> {
+    let packages: BTreeSet<&str> = manifest.files.iter().map(|entry| entry.name.as_str()).collect();
+    let locked = manifest.requirements.iter().all(|record| layout::lock_path(&root.join(&record.path)).is_file());
+    let signed = layout::signature_path(wheelhouse).is_some();
+    vec![
+        Sample::new("xtask_wheelhouse_files", "Distribution files in the wheelhouse.", manifest.files.len() as f64),
+        Sample::new(
+            "xtask_wheelhouse_bytes",
+            "Bytes of the distribution files in the wheelhouse.",
+            manifest.files.iter().map(|entry| entry.size).sum::<u64>() as f64,
+        ),
+        Sample::new("xtask_wheelhouse_packages", "Distinct packages in the wheelhouse.", packages.len() as f64),
+        Sample::new(
+            "xtask_wheelhouse_targets",
+            "Targets (platform x Python) the wheelhouse serves.",
+            manifest.targets.len() as f64,
+        ),
+        Sample::new(
+            "xtask_hash_locked",
+            "1 when every requirements file has a lock file beside it.",
+            f64::from(u8::from(locked && !manifest.requirements.is_empty())),
+        ),
+        Sample::new(
+            "xtask_manifest_signed",
+            "1 when the wheelhouse holds a signature of its manifest.",
+            f64::from(u8::from(signed)),
+        ),
+    ]
+}
+
+/// `--metrics-file`: the samples written whole, so that the collector never reads half of them.
+pub fn write_metrics(project: &Project, flag: Option<&Path>, command: &str, samples: &[Sample]) -> Result<()> {
+    let Some(path) = flag else { return Ok(()) };
+    let path = project.flag_path(path);
+    write_or_check(&path, &path.display().to_string(), &metrics::render(command, samples), Mode::Write)?;
+    Ok(())
+}
+
+/// The lock file of one requirements file (`group`, as the manifest names it): sha256 from the
+/// manifest, other algorithms read from the wheelhouse's files.
+pub fn lock_text(wheelhouse: &Path, manifest: &Manifest, group: &str, algorithm: Algorithm) -> Result<String> {
+    let hash_of = |filename: &str| -> Result<String> {
+        match algorithm {
+            Algorithm::Sha256 => Ok(manifest.file(filename).map(|entry| entry.sha256.clone()).unwrap_or_default()),
+            other => files::digest_file(other, &wheelhouse.join(filename)),
+        }
+    };
+    lockfile::render(manifest, group, algorithm, &hash_of)
+}

@@ -1,0 +1,165 @@
+//! `pack-wheelhouse`: the wheelhouse as one reproducible `wheelhouse.tgz`, checked against its
+//! manifest on the way in, written beside a `sha256sum -c` sidecar.
+
+use std::{io::BufWriter, path::Path, time::Instant};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use xtask::{
+    model::{
+        digest::sidecar_line,
+        manifest::{Manifest, MANIFEST_NAME, RESERVED_NAMES, SHA256SUMS_NAME},
+        metrics::Sample,
+    },
+    parallel,
+    ui::{self, human_bytes},
+    wheelhouse::{
+        archive::{self, Digests, Hashing},
+        integrity::{self, Depth},
+        layout::{read_manifest, sidecar_path},
+        partial, swap,
+    },
+};
+
+use crate::{
+    commands::{wheelhouse_samples, write_metrics},
+    flags::PackWheelhouse,
+    settings::Project,
+};
+
+#[derive(Debug, Serialize)]
+struct Outcome {
+    archive: String,
+    sidecar: String,
+    n_files: usize,
+    n_bytes: u64,
+    level: u32,
+    mtime: u64,
+    #[serde(flatten)]
+    digests: Digests,
+    seconds: f64,
+}
+
+pub fn run(project: &Project, args: &PackWheelhouse) -> Result<()> {
+    let started = Instant::now();
+    let level = args.level.unwrap_or(archive::DEFAULT_LEVEL);
+    let wheelhouse = project.wheelhouse(args.wheelhouse.as_deref());
+    let manifest = read_manifest(&wheelhouse)?;
+    let output = project.archive(args.output.as_deref(), &wheelhouse);
+    let names = entry_order(&wheelhouse, &manifest)?;
+    let mtime = archive::source_date_epoch()?;
+
+    let _lock = swap::lock(&output)?;
+    let directory = output.parent().unwrap_or(Path::new("."));
+    let output_name = file_name(&output)?;
+    let sidecar = sidecar_path(&output);
+    let sidecar_name = file_name(&sidecar)?;
+    partial::remove_partial_files(directory, &[&output_name, &sidecar_name])?;
+    let partial = partial::partial_file(directory, &output_name)?;
+    let mut writer = archive::Writer::new(BufWriter::with_capacity(1 << 20, partial), level, mtime);
+    let mut n_bytes = 0;
+    for name in &names {
+        let path = wheelhouse.join(name);
+        let file = fs_err::File::open(&path)?;
+        let size = file.metadata()?.len();
+        let expected = manifest.file(name);
+        if let Some(entry) = expected {
+            if entry.size != size {
+                bail!(
+                    "{} is {size} bytes, the manifest says {}\nhint: run create-wheelhouse to repair the wheelhouse",
+                    path.display(),
+                    entry.size
+                );
+            }
+        }
+        let mut hashing = Hashing::new(file);
+        writer
+            .append(&format!("{}/{name}", archive::ROOT), archive::FILE_MODE, size, &mut hashing)
+            .with_context(|| format!("cannot pack {}", path.display()))?;
+        let (_, actual, _) = hashing.finish();
+        if let Some(entry) = expected {
+            if entry.sha256 != actual {
+                bail!(
+                    "{}: sha256 {actual}, the manifest says {}\nhint: the file changed after create-wheelhouse; run it again to repair",
+                    path.display(),
+                    entry.sha256
+                );
+            }
+        }
+        n_bytes += size;
+    }
+    let (buffered, digests) = writer.finish().context("cannot finish the archive")?;
+    let partial = buffered.into_inner().map_err(|error| error.into_error())?;
+    // The archive first, then its sidecar: a kill in between leaves a sidecar that no longer
+    // matches, which verify-wheelhouse reports, never a half-written archive.
+    partial::persist(partial, &output)?;
+    partial::write_file(&sidecar, sidecar_line(&digests.archive_sha256, &output_name).as_bytes())?;
+
+    let outcome = Outcome {
+        archive: output.display().to_string(),
+        sidecar: sidecar.display().to_string(),
+        n_files: names.len(),
+        n_bytes,
+        level,
+        mtime,
+        digests,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    ui::say(&format!(
+        "packed {} files ({}) into {} ({}) in {}\n  sha256 {}\n  tar stream sha256 {} (the same for any gzip level or implementation)",
+        outcome.n_files,
+        human_bytes(outcome.n_bytes),
+        output.display(),
+        human_bytes(outcome.digests.archive_bytes),
+        ui::seconds(started.elapsed()),
+        outcome.digests.archive_sha256,
+        outcome.digests.tar_sha256
+    ));
+    let mut samples = wheelhouse_samples(&project.root, &wheelhouse, &manifest);
+    samples.push(Sample::new("xtask_run_duration_seconds", "Seconds the command took.", outcome.seconds));
+    samples.push(Sample::new(
+        "xtask_archive_bytes",
+        "Bytes of the archive written.",
+        outcome.digests.archive_bytes as f64,
+    ));
+    write_metrics(project, args.metrics_file.as_deref(), "pack-wheelhouse", &samples)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&outcome)?);
+    }
+    Ok(())
+}
+
+/// `manifest.json` and `SHA256SUMS` first (a reader learns what to expect before it reads it),
+/// then every other file by name. Refuses a wheelhouse that does not match its manifest.
+fn entry_order(wheelhouse: &Path, manifest: &Manifest) -> Result<Vec<String>> {
+    let checked = integrity::check_directory(wheelhouse, manifest, Depth::Sizes, parallel::default_jobs())?;
+    if !checked.problems.is_empty() {
+        let problems: Vec<&str> = checked.problems.iter().map(|problem| problem.message.as_str()).collect();
+        bail!(
+            "{} does not match its manifest:\n  {}\nhint: run create-wheelhouse to repair it (it rewrites the manifest and drops files it does not list)",
+            wheelhouse.display(),
+            problems.join("\n  ")
+        );
+    }
+    let mut present: Vec<String> = Vec::new();
+    for entry in fs_err::read_dir(wheelhouse)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name != MANIFEST_NAME && name != SHA256SUMS_NAME {
+            present.push(name);
+        }
+    }
+    // Reserved files (signatures, SBOM) next, so that a reader can check a signature before it
+    // reads a single distribution; then the distributions.
+    present.sort_by_key(|name| (!RESERVED_NAMES.contains(&name.as_str()), name.clone()));
+    let mut order = vec![MANIFEST_NAME.to_owned(), SHA256SUMS_NAME.to_owned()];
+    order.extend(present);
+    Ok(order)
+}
+
+fn file_name(path: &Path) -> Result<String> {
+    Ok(path
+        .file_name()
+        .with_context(|| format!("{} is not a file path", path.display()))?
+        .to_string_lossy()
+        .into_owned())
+}

@@ -1,0 +1,184 @@
+//! `status`: what the wheelhouse holds, and whether it, its locks, archive, signature and SBOM are
+//! current, with the outcome of the last verify. Reads only; runs nothing.
+
+use std::{collections::BTreeSet, io::Read, path::Path};
+
+use anyhow::Result;
+use serde::Serialize;
+use xtask::{
+    model::{
+        digest::Algorithm,
+        manifest::{Manifest, GPG_SIGNATURE_NAME, MANIFEST_NAME, SBOM_NAME},
+        paths::display_path,
+        sbom,
+    },
+    ui::human_bytes,
+    wheelhouse::{
+        archive::source_date_epoch_option,
+        files::wheel_metadata,
+        layout::{last_verify_path, lock_path, signature_path},
+    },
+};
+
+use crate::{
+    commands::{lock_text, stale_reasons, Inputs},
+    flags::Status,
+    settings::Project,
+};
+
+#[derive(Debug, Serialize)]
+struct Report {
+    wheelhouse: String,
+    present: bool,
+    n_files: usize,
+    n_bytes: u64,
+    n_packages: usize,
+    targets: Vec<String>,
+    requirements: Vec<String>,
+    /// True when the requirements files or settings changed since the wheelhouse was made.
+    stale: bool,
+    stale_reasons: Vec<String>,
+    locks: Vec<Item>,
+    archive: Item,
+    signature: Item,
+    sbom: Item,
+    last_verify: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize)]
+struct Item {
+    path: String,
+    /// `current`, `stale`, `missing`, or `present` when it cannot be judged here.
+    state: &'static str,
+}
+
+pub fn run(project: &Project, args: &Status) -> Result<()> {
+    let root = project.root.as_path();
+    let wheelhouse = project.wheelhouse(args.wheelhouse.as_deref());
+    let shown = |path: &Path| display_path(root, path);
+    let manifest_bytes = fs_err::read(wheelhouse.join(MANIFEST_NAME)).ok();
+    let manifest = manifest_bytes.as_ref().and_then(|bytes| Manifest::from_json(&String::from_utf8_lossy(bytes)).ok());
+    let archive_path = project.archive(None, &wheelhouse);
+    let mut report = Report {
+        wheelhouse: shown(&wheelhouse),
+        present: manifest.is_some(),
+        n_files: 0,
+        n_bytes: 0,
+        n_packages: 0,
+        targets: Vec::new(),
+        requirements: Vec::new(),
+        stale: false,
+        stale_reasons: Vec::new(),
+        locks: Vec::new(),
+        archive: Item { path: shown(&archive_path), state: "missing" },
+        signature: Item { path: shown(&wheelhouse.join(GPG_SIGNATURE_NAME)), state: "missing" },
+        sbom: Item { path: shown(&wheelhouse.join(SBOM_NAME)), state: "missing" },
+        last_verify: fs_err::read_to_string(last_verify_path(&wheelhouse))
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok()),
+    };
+    if let (Some(manifest), Some(manifest_bytes)) = (&manifest, &manifest_bytes) {
+        report.n_files = manifest.files.len();
+        report.n_bytes = manifest.files.iter().map(|entry| entry.size).sum();
+        report.n_packages = manifest.files.iter().map(|entry| &entry.name).collect::<BTreeSet<_>>().len();
+        report.targets = manifest.targets.iter().map(|target| target.id.clone()).collect();
+        report.requirements = manifest.requirements.iter().map(|record| record.path.clone()).collect();
+        report.stale_reasons =
+            stale_reasons(project, manifest, Inputs::Everything)?.iter().map(ToString::to_string).collect();
+        report.stale = !report.stale_reasons.is_empty();
+        for record in &manifest.requirements {
+            let path = lock_path(&root.join(&record.path));
+            report
+                .locks
+                .push(Item { path: shown(&path), state: lock_state(&path, manifest, &record.path, &wheelhouse) });
+        }
+        report.archive.state = archive_state(&archive_path, manifest_bytes);
+        if let Some(path) = signature_path(&wheelhouse) {
+            report.signature = Item { path: shown(&path), state: "present" };
+        }
+        let sbom_path = wheelhouse.join(SBOM_NAME);
+        if let Ok(existing) = fs_err::read_to_string(&sbom_path) {
+            let epoch = source_date_epoch_option().ok().flatten();
+            let metadata = |filename: &str| wheel_metadata(&wheelhouse.join(filename));
+            let expected = sbom::render(manifest, manifest_bytes, epoch, &metadata).ok();
+            report.sbom.state = if expected.as_deref() == Some(existing.as_str()) { "current" } else { "stale" };
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", human(&report));
+    }
+    Ok(())
+}
+
+fn lock_state(path: &Path, manifest: &Manifest, group: &str, wheelhouse: &Path) -> &'static str {
+    let Ok(existing) = fs_err::read_to_string(path) else { return "missing" };
+    match lock_text(wheelhouse, manifest, group, Algorithm::of_lock_text(&existing)) {
+        Ok(expected) if expected == existing => "current",
+        _ => "stale",
+    }
+}
+
+/// Current when the archive's first entry is this manifest: reads one entry, not the archive.
+fn archive_state(path: &Path, manifest_bytes: &[u8]) -> &'static str {
+    let Ok(file) = fs_err::File::open(path) else { return "missing" };
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let first = archive.entries().ok().and_then(|mut entries| entries.next()).and_then(Result::ok);
+    let Some(mut entry) = first else { return "stale" };
+    let mut bytes = Vec::new();
+    let is_manifest = entry.path_bytes().ends_with(MANIFEST_NAME.as_bytes());
+    if !is_manifest || entry.read_to_end(&mut bytes).is_err() {
+        return "stale";
+    }
+    if bytes == manifest_bytes {
+        "current"
+    } else {
+        "stale"
+    }
+}
+
+fn human(report: &Report) -> String {
+    if !report.present {
+        return format!("{}: no wheelhouse (run cargo xtask create-wheelhouse)\n", report.wheelhouse);
+    }
+    let mut text = format!(
+        "wheelhouse  {}: {} files, {}, {} packages, targets {}\n",
+        report.wheelhouse,
+        report.n_files,
+        human_bytes(report.n_bytes),
+        report.n_packages,
+        report.targets.join(", ")
+    );
+    if report.stale {
+        text.push_str(&format!("            stale: {}\n", report.stale_reasons.join("; ")));
+    } else {
+        text.push_str("            current with its requirements and settings\n");
+    }
+    for item in report.locks.iter().chain([&report.archive, &report.signature, &report.sbom]) {
+        text.push_str(&format!("{:<11} {}: {}\n", kind_of(&item.path), item.path, item.state));
+    }
+    match &report.last_verify {
+        Some(last) => text.push_str(&format!(
+            "last verify {}: {} ({} problems) at unix time {}\n",
+            last["path"].as_str().unwrap_or(""),
+            if last["ok"] == true { "ok" } else { "FAILED" },
+            last["n_problems"],
+            last["unix_time"]
+        )),
+        None => text.push_str("last verify none recorded\n"),
+    }
+    text
+}
+
+fn kind_of(path: &str) -> &'static str {
+    if path.ends_with(".lock.txt") {
+        "lock"
+    } else if path.ends_with(".tgz") {
+        "archive"
+    } else if path.ends_with(".asc") || path.ends_with(".sshsig") {
+        "signature"
+    } else {
+        "sbom"
+    }
+}

@@ -1,0 +1,164 @@
+//! The POSIX sh script an init container runs to check a bundle and install from it.
+
+use crate::model::shell::shell_quote;
+
+/// Where a ConfigMap or Secret made by `bundle` is mounted in the examples: `/wheelhouse`, holding
+/// `wheelhouse.tgz` and its sidecar.
+pub const DEFAULT_BUNDLE: &str = "/wheelhouse/wheelhouse.tgz";
+
+/// Everything after the settings. It runs under dash, busybox sh and bash alike: POSIX sh only,
+/// and only the tools a Debian, Alpine or busybox image has (sha256sum, tar, mktemp).
+const BODY: &str = r#"
+say() {
+    printf 'install-script: %s\n' "$*" >&2
+}
+
+die() {
+    say "$@"
+    exit 1
+}
+
+need() {
+    command -v "$1" >/dev/null 2>&1 || die "$1 is not installed; the script needs it to $2"
+}
+
+# Every file of a wheelhouse directory against its SHA256SUMS; only the failures are shown.
+check_sums() {
+    if [ ! -f "$1/SHA256SUMS" ]; then
+        say "$1 has no SHA256SUMS: its files are not checked"
+        return 0
+    fi
+    need sha256sum "check $1/SHA256SUMS"
+    if ! report=$(cd "$1" && sha256sum -c SHA256SUMS 2>&1); then
+        printf '%s\n' "$report" | grep -v ': OK$' >&2 || true
+        die "$1 does not match its SHA256SUMS"
+    fi
+}
+
+bundle=${1:-${WHEELHOUSE:-$default_bundle}}
+python=${PYTHON:-python3}
+
+# What to install is settled first, so that a misconfigured container fails before any work.
+if [ -n "$lock_file" ]; then
+    [ -f "$lock_file" ] || die "$lock_file is missing"
+    set -- --require-hashes -r "$lock_file"
+elif [ -n "${REQUIREMENTS:-}" ]; then
+    [ -f "$REQUIREMENTS" ] || die "$REQUIREMENTS is missing"
+    set -- -r "$REQUIREMENTS"
+else
+    die "nothing to install: set REQUIREMENTS to a requirements file, or make the script with --lock FILE"
+fi
+if [ -n "$target_dir" ]; then
+    # --upgrade: a restarted pod runs its init containers again, into what the last run left.
+    set -- "$@" --target "$target_dir" --upgrade
+fi
+command -v "$python" >/dev/null 2>&1 || die "$python is not found (set PYTHON to the interpreter)"
+
+case $bundle in
+*.tgz | *.tar.gz)
+    [ -f "$bundle" ] || die "$bundle is missing"
+    sidecar=$bundle.sha256
+    [ -f "$sidecar" ] || die "$sidecar is missing"
+    need sha256sum "check $bundle"
+    need tar "extract $bundle"
+    # The comparison `sha256sum -c` makes, done here so that a mismatch can name both digests.
+    name=${bundle##*/}
+    expected=
+    while read -r digest listed || [ -n "$digest" ]; do
+        listed=${listed#\*}
+        if [ "$listed" = "$name" ] || [ "${listed##*/}" = "$name" ]; then
+            expected=$(printf '%s' "$digest" | tr 'A-F' 'a-f')
+        fi
+    done <"$sidecar"
+    [ -n "$expected" ] || die "$sidecar says nothing about $name"
+    actual=$(sha256sum <"$bundle") || die "cannot read $bundle"
+    actual=${actual%% *}
+    [ "$actual" = "$expected" ] || die "$bundle sha256 mismatch: expected $expected, got $actual"
+    scratch=$(mktemp -d "${TMPDIR:-/tmp}/wheelhouse.XXXXXX") || die "cannot make a temporary directory (set TMPDIR to a writable one)"
+    trap 'rm -rf "$scratch"' EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    tar xzf "$bundle" -C "$scratch" || die "cannot extract $bundle into $scratch"
+    wheelhouse=$scratch/wheelhouse
+    [ -d "$wheelhouse" ] || die "$bundle holds no wheelhouse/ directory"
+    ;;
+*)
+    if [ -d "$bundle" ] && [ ! -f "$bundle/SHA256SUMS" ] && [ -f "$bundle/wheelhouse.tgz" ]; then
+        die "$bundle holds a bundle, not a wheelhouse: give $bundle/wheelhouse.tgz"
+    elif [ -d "$bundle" ]; then
+        wheelhouse=$bundle
+    elif [ -e "$bundle" ]; then
+        die "$bundle is neither a directory nor a .tgz archive"
+    else
+        die "$bundle is missing"
+    fi
+    ;;
+esac
+check_sums "$wheelhouse"
+
+say "installing $* from $wheelhouse"
+"$python" -m pip install --no-index --find-links "$wheelhouse" --no-cache-dir \
+    --disable-pip-version-check --no-input "$@" || die "pip install failed (exit status $?)"
+say "done"
+"#;
+
+/// The whole script: a header saying how it was made and how to run it, the settings baked in
+/// as shell-quoted assignments, then [`BODY`].
+pub fn script(lock: Option<&str>, target: Option<&str>) -> String {
+    let mut command = String::from("cargo xtask install-script");
+    for (flag, value) in [("--lock", lock), ("--target", target)] {
+        if let Some(value) = value {
+            command.push_str(&format!(" {flag} {}", shell_quote(value)));
+        }
+    }
+    let installs = match lock {
+        Some(_) => "the lock file below, with --require-hashes",
+        None => "the requirements file named by REQUIREMENTS",
+    };
+    let into = match target {
+        Some(_) => "into the --target directory below",
+        None => "into the environment of PYTHON",
+    };
+    format!(
+        "#!/bin/sh
+# Installs Python packages with pip, offline, from a wheelhouse bundle. Made by:
+#   {command}
+#
+# Usage: sh install.sh [BUNDLE]
+#   BUNDLE, else $WHEELHOUSE, else {DEFAULT_BUNDLE}, is one of:
+#   - an archive from `cargo xtask pack-wheelhouse` (.tgz): checked against the .sha256 sidecar
+#     beside it, extracted to a temporary directory ($TMPDIR, else /tmp), removed afterwards;
+#   - a wheelhouse directory: used as it is, its files checked against its SHA256SUMS if any.
+# It installs {installs}, {into}.
+#   PYTHON        the interpreter that runs pip (default: python3)
+#   REQUIREMENTS  the requirements file to install (read only when made without --lock)
+# Exit status: 0 when everything is installed; 1 with an `install-script:` line on stderr.
+set -eu
+
+default_bundle={}
+lock_file={}
+target_dir={}
+{BODY}",
+        shell_quote(DEFAULT_BUNDLE),
+        shell_quote(lock.unwrap_or("")),
+        shell_quote(target.unwrap_or("")),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_settings_are_baked_in_quoted() {
+        let text = script(Some("/app/it's.lock.txt"), None);
+        assert!(
+            text.contains(
+                "\ndefault_bundle=/wheelhouse/wheelhouse.tgz\nlock_file='/app/it'\\''s.lock.txt'\ntarget_dir=''\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("#   cargo xtask install-script --lock '/app/it'\\''s.lock.txt'\n"), "{text}");
+        assert!(text.starts_with("#!/bin/sh\n"));
+    }
+}

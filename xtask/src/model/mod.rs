@@ -1,0 +1,22 @@
+//! The pure models: file formats, targets, requirements, resolutions and every text the tool
+//! renders. They read no file, start no process and touch no network; what they need from disk
+//! comes in as bytes or through a reader the caller passes. Each is tested without pip.
+
+pub mod compose;
+pub mod diff;
+pub mod digest;
+pub mod dockerfile;
+pub mod install_script;
+pub mod kubernetes;
+pub mod lockfile;
+pub mod manifest;
+pub mod metrics;
+pub mod paths;
+pub mod redact;
+pub mod requirements;
+pub mod resolution;
+pub mod sbom;
+pub mod shell;
+pub mod staleness;
+pub mod target;
+pub mod wheel_name;

@@ -1,0 +1,42 @@
+//! Paths as the tool shows and compares them: `.` and `..` resolved without touching the file
+//! system, and `/`-separated names relative to the project root.
+
+use std::path::{Component, Path, PathBuf};
+
+/// Resolves `.` and `..` without touching the file system, so one file has one name.
+pub fn lexical_normalize(path: &Path) -> PathBuf {
+    let mut normalized = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir if normalized.file_name().is_some() => {
+                normalized.pop();
+            }
+            other => normalized.push(other),
+        }
+    }
+    normalized
+}
+
+/// `path` as users see it: relative to `root` and `/`-separated when it is under it, else whole.
+pub fn display_path(root: &Path, path: &Path) -> String {
+    match path.strip_prefix(root) {
+        Ok(relative) => {
+            relative.components().map(|part| part.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+        }
+        Err(_) => path.display().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_file_has_one_name() {
+        assert_eq!(lexical_normalize(Path::new("/p/a/./b/../c.txt")), Path::new("/p/a/c.txt"));
+        assert_eq!(lexical_normalize(Path::new("../x")), Path::new("../x"));
+        assert_eq!(display_path(Path::new("/p"), Path::new("/p/a/b.txt")), "a/b.txt");
+        assert_eq!(display_path(Path::new("/p"), Path::new("/q/b.txt")), "/q/b.txt");
+    }
+}

@@ -1,0 +1,355 @@
+//! The one place that runs pip: finding an interpreter, checking its pip, and the three pip calls
+//! (resolve, download, build a wheel). Nothing else in the tool starts Python.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{bail, Context, Result};
+use xshell::{cmd, Shell};
+
+use crate::model::{
+    redact::redact_text,
+    target::{major_minor, Target},
+};
+
+/// The pip versions this tool has been tested with (the marker shim reaches into pip's vendored
+/// `packaging`, which is not a public API): `>= MIN` and `< MAX` major.
+pub const MIN_PIP: (u64, u64) = (23, 0);
+pub const MAX_PIP_MAJOR: u64 = 27;
+
+/// pip evaluates environment markers against the interpreter running it, even with `--platform`.
+/// This entry point swaps the marker environment of pip's vendored `packaging` for the target's
+/// before pip is imported (pip binds `default_environment` at import time in places), then hands
+/// over to pip's own `main`. The report's `environment` then shows the target, which
+/// `resolution::parse_report` checks.
+const MARKER_SHIM: &str = r#"
+import json, sys
+target = json.loads(sys.argv[1])
+from pip._vendor.packaging import markers
+host_environment = markers.default_environment
+def target_environment():
+    environment = dict(host_environment())
+    environment.update(target)
+    return environment
+markers.default_environment = target_environment
+from pip._internal.cli.main import main
+sys.argv = ["pip"] + sys.argv[2:]
+sys.exit(main())
+"#;
+
+const PIP_QUIET_FLAGS: [&str; 4] = ["--disable-pip-version-check", "--no-input", "--progress-bar", "off"];
+
+/// An interpreter that can import a supported pip.
+#[derive(Debug, Clone)]
+pub struct Python {
+    pub path: PathBuf,
+    pub version: String,
+    pub pip_version: String,
+}
+
+/// Where pip looks; pip's own configuration (pip.conf, `PIP_*`, netrc) applies on top.
+#[derive(Debug, Clone, Default)]
+pub struct IndexOptions {
+    /// `--isolated`: no pip.conf, no `PIP_*`; the offline install check must see only the
+    /// wheelhouse, not a `PIP_FIND_LINKS` of the machine it runs on.
+    pub isolated: bool,
+    pub no_index: bool,
+    pub index_url: Option<String>,
+    pub extra_index_urls: Vec<String>,
+    pub find_links: Vec<String>,
+}
+
+impl IndexOptions {
+    /// The index URL travels in the environment, not on the command line, where every user of
+    /// the machine could read its credentials in the process list.
+    fn environment(&self) -> Vec<(&'static str, String)> {
+        self.index_url.iter().map(|url| ("PIP_INDEX_URL", url.clone())).collect()
+    }
+
+    fn args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if self.isolated {
+            args.push("--isolated".to_owned());
+        }
+        if self.no_index {
+            args.push("--no-index".to_owned());
+        }
+        for url in &self.extra_index_urls {
+            args.extend(["--extra-index-url".to_owned(), url.clone()]);
+        }
+        for link in &self.find_links {
+            args.extend(["--find-links".to_owned(), link.clone()]);
+        }
+        args
+    }
+}
+
+/// What a resolve, download or build asks of pip.
+pub enum Inputs<'a> {
+    RequirementsFile(&'a Path),
+    Packages(&'a [&'a str]),
+}
+
+impl Inputs<'_> {
+    fn args(&self) -> Vec<String> {
+        match self {
+            Inputs::RequirementsFile(path) => vec!["-r".to_owned(), path.display().to_string()],
+            Inputs::Packages(names) => names.iter().map(|name| (*name).to_owned()).collect(),
+        }
+    }
+}
+
+/// A pip call that failed, with what the user needs to act on it.
+#[derive(Debug, thiserror::Error)]
+pub enum PipFailure {
+    /// pip found no distribution it may use: no wheel for the target, or no such version.
+    #[error("pip found no distribution of `{requirement}` it may use")]
+    NoMatchingDistribution { requirement: String, output: String },
+    #[error("pip failed (exit code {code})\n{output}")]
+    Other { code: i32, output: String },
+}
+
+impl Python {
+    /// Finds `name` on PATH (or uses it as a path) and checks that its pip is supported.
+    pub fn find(sh: &Shell, name: &str) -> Result<Python> {
+        let path = which::which(name).map_err(|error| {
+            anyhow::anyhow!(
+                "cannot find the Python interpreter `{name}`: {error}\nhint: install python3, or pass \
+                 --python-interpreter PATH (or set `python_interpreter` in wheelhouse.toml)"
+            )
+        })?;
+        let probe = "import json, platform, sys\ntry:\n    import pip\n    pip_version = pip.__version__\nexcept ImportError:\n    pip_version = None\nprint(json.dumps([platform.python_version(), pip_version]))";
+        let output =
+            cmd!(sh, "{path} -c {probe}").quiet().read().with_context(|| format!("cannot run {}", path.display()))?;
+        let (version, pip_version): (String, Option<String>) = serde_json::from_str(output.trim())
+            .with_context(|| format!("unexpected answer from {}: {output}", path.display()))?;
+        let Some(pip_version) = pip_version else {
+            bail!(
+                "{} (Python {version}) cannot import pip\nhint: install pip for it (`{} -m ensurepip`), or pass --python-interpreter PATH",
+                path.display(),
+                path.display()
+            );
+        };
+        check_pip_version(&pip_version).map_err(|error| {
+            anyhow::anyhow!(
+                "{error}\nhint: {} -m pip install 'pip>={}.{},<{MAX_PIP_MAJOR}'",
+                path.display(),
+                MIN_PIP.0,
+                MIN_PIP.1
+            )
+        })?;
+        Ok(Python { path, version, pip_version })
+    }
+
+    pub fn major_minor(&self) -> String {
+        major_minor(&self.version)
+    }
+
+    /// `pip install --dry-run --report` under the target's markers: the whole resolution, with
+    /// nothing installed. Returns the report's JSON.
+    pub fn resolve(
+        &self,
+        sh: &Shell,
+        target: &Target,
+        inputs: &Inputs<'_>,
+        index: &IndexOptions,
+        scratch: &Path,
+    ) -> std::result::Result<String, anyhow::Error> {
+        let report = scratch.join("report.json");
+        let install_target = scratch.join("target");
+        let markers: BTreeMap<_, _> = target.marker_environment();
+        let markers = serde_json::to_string(&markers)?;
+        let python = &self.path;
+        let platform_args = platform_args(target)?;
+        let input_args = inputs.args();
+        let index_args = index.args();
+        let quiet = PIP_QUIET_FLAGS;
+        let command = cmd!(
+            sh,
+            "{python} -c {MARKER_SHIM} {markers} install --dry-run --ignore-installed --report {report}
+                --target {install_target} {platform_args...} {quiet...} {index_args...} {input_args...}"
+        );
+        run_pip(command.envs(index.environment()))?;
+        fs_err::read_to_string(&report).context("pip wrote no report")
+    }
+
+    /// `pip download --no-deps` of exact pins (`name==version --hash=...` lines) into `destination`.
+    pub fn download(
+        &self,
+        sh: &Shell,
+        target: &Target,
+        pins_file: &Path,
+        index: &IndexOptions,
+        destination: &Path,
+    ) -> Result<()> {
+        let python = &self.path;
+        let platform_args = platform_args(target)?;
+        let index_args = index.args();
+        let quiet = PIP_QUIET_FLAGS;
+        let command = cmd!(
+            sh,
+            "{python} -m pip download --no-deps --dest {destination} {platform_args...} {quiet...}
+                {index_args...} -r {pins_file}"
+        );
+        run_pip(command.envs(index.environment()))?;
+        Ok(())
+    }
+
+    /// `pip wheel --no-deps` of one requirement from its sdist, on the host, into `destination`.
+    pub fn build_wheel(&self, sh: &Shell, requirement: &str, index: &IndexOptions, destination: &Path) -> Result<()> {
+        let python = &self.path;
+        let index_args = index.args();
+        let quiet = PIP_QUIET_FLAGS;
+        // Only this package from source: `:all:` would reach into the isolated build environment
+        // and force its build backend (setuptools, hatchling) to be built from source too.
+        let no_binary = format!("--no-binary={}", requirement_name(requirement));
+        let command = cmd!(
+            sh,
+            "{python} -m pip wheel --no-deps {no_binary} --wheel-dir {destination} {quiet...}
+                {index_args...} {requirement}"
+        );
+        run_pip(command.envs(index.environment()))?;
+        Ok(())
+    }
+}
+
+/// The project name at the start of a PEP 508 requirement (`foo[bar]>=1; ...` → `foo`).
+fn requirement_name(requirement: &str) -> &str {
+    let end = requirement
+        .find(|character: char| !(character.is_ascii_alphanumeric() || "._-".contains(character)))
+        .unwrap_or(requirement.len());
+    &requirement[..end]
+}
+
+/// The options that make pip choose files for the target rather than the host.
+fn platform_args(target: &Target) -> Result<Vec<String>> {
+    let mut args = vec!["--only-binary=:all:".to_owned()];
+    for tag in target.platform_tags()? {
+        args.extend(["--platform".to_owned(), tag]);
+    }
+    args.extend([
+        "--python-version".to_owned(),
+        target.python.full(),
+        "--implementation".to_owned(),
+        "cp".to_owned(),
+        "--abi".to_owned(),
+        target.python.cpython_tag(),
+    ]);
+    Ok(args)
+}
+
+fn run_pip(command: xshell::Cmd<'_>) -> std::result::Result<(), PipFailure> {
+    let output = match command.quiet().ignore_status().output() {
+        Ok(output) => output,
+        Err(error) => return Err(PipFailure::Other { code: -1, output: error.to_string() }),
+    };
+    if output.status.success() {
+        return Ok(());
+    }
+    let text =
+        redact_text(&format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)));
+    if let Some(requirement) = no_matching_distribution(&text) {
+        return Err(PipFailure::NoMatchingDistribution { requirement, output: text });
+    }
+    Err(PipFailure::Other { code: output.status.code().unwrap_or(-1), output: last_lines(&text, 40) })
+}
+
+/// pip's words (stable since pip 10): `ERROR: No matching distribution found for NAME SPEC`.
+fn no_matching_distribution(output: &str) -> Option<String> {
+    output.lines().find_map(|line| {
+        let requirement = line.split("No matching distribution found for ").nth(1)?;
+        Some(requirement.trim().to_owned())
+    })
+}
+
+/// A file whose bytes did not match a `--hash` pin, as pip reports it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct HashMismatch {
+    pub requirement: String,
+    pub expected: String,
+    pub actual: String,
+}
+
+/// pip's block after `THESE PACKAGES DO NOT MATCH THE HASHES`: a `name==version from URL:` line,
+/// then `Expected sha256 X` (one per pinned hash) and `Got Y`.
+pub fn hash_mismatches(output: &str) -> Vec<HashMismatch> {
+    let mut mismatches = Vec::new();
+    let mut requirement = None;
+    let mut expected = Vec::new();
+    for line in output.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("Expected ") {
+            expected.push(rest.split_whitespace().last().unwrap_or_default().to_owned());
+        } else if let Some(rest) = line.strip_prefix("Got ") {
+            if let Some(requirement) = requirement.take() {
+                mismatches.push(HashMismatch {
+                    requirement,
+                    expected: expected.join(" or "),
+                    actual: rest.trim().to_owned(),
+                });
+            }
+            expected.clear();
+        } else if line.ends_with(':') && !line.starts_with("ERROR") {
+            requirement = line.split_whitespace().next().map(str::to_owned);
+            expected.clear();
+        }
+    }
+    mismatches
+}
+
+fn last_lines(text: &str, count: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|line| !line.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(count)..].join("\n")
+}
+
+fn check_pip_version(version: &str) -> Result<()> {
+    let mut parts = version.split('.').map(|part| part.parse::<u64>().unwrap_or(0));
+    let major = parts.next().unwrap_or(0);
+    let minor = parts.next().unwrap_or(0);
+    let (min_major, min_minor) = MIN_PIP;
+    if (major, minor) < MIN_PIP || major >= MAX_PIP_MAJOR {
+        bail!("pip {version} is not supported: xtask needs pip >= {min_major}.{min_minor} and < {MAX_PIP_MAJOR}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pip_versions_outside_the_tested_range_are_named() {
+        assert!(check_pip_version("23.2.1").is_ok());
+        assert!(check_pip_version("25.3").is_ok());
+        let error = check_pip_version("22.3.1").unwrap_err().to_string();
+        assert!(error.starts_with("pip 22.3.1 is not supported: xtask needs pip >= 23.0 and < 27"), "{error}");
+        assert!(check_pip_version("27.0").is_err());
+    }
+
+    #[test]
+    fn requirement_names_stop_at_the_first_operator() {
+        assert_eq!(requirement_name("sdistonly==1.0"), "sdistonly");
+        assert_eq!(requirement_name("zope.interface[test]>=6; python_version > '3'"), "zope.interface");
+    }
+
+    #[test]
+    fn reads_pip_hash_mismatch_blocks() {
+        let output = "ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE. If you have...\n    purelib==1.0 from file:///i/purelib-1.0-py3-none-any.whl#sha256=7b (from -r r.txt (line 1)):\n        Expected sha256 0000\n             Got        7bc5\n\n";
+        assert_eq!(
+            hash_mismatches(output),
+            [HashMismatch {
+                requirement: "purelib==1.0".to_owned(),
+                expected: "0000".to_owned(),
+                actual: "7bc5".to_owned()
+            }]
+        );
+    }
+
+    #[test]
+    fn finds_the_requirement_pip_could_not_satisfy() {
+        let output = "ERROR: Could not find a version that satisfies the requirement x86only (from versions: none)\nERROR: No matching distribution found for x86only==1.0\n";
+        assert_eq!(no_matching_distribution(output).as_deref(), Some("x86only==1.0"));
+        assert_eq!(no_matching_distribution("ERROR: something else"), None);
+    }
+}

@@ -1,0 +1,424 @@
+//! Checking bytes against the manifest: a wheelhouse directory (files hashed in parallel) or a
+//! packed archive (one streaming pass, optionally extracting as it goes).
+
+use std::{
+    collections::BTreeSet,
+    io::{self, BufWriter, Read, Write},
+    path::Path,
+};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use crate::{
+    model::{
+        digest::{parse_sidecar, sha256_hex},
+        manifest::{Manifest, MANIFEST_NAME, RESERVED_NAMES, SHA256SUMS_NAME},
+    },
+    parallel,
+    wheelhouse::{
+        archive::{self, Digests, Hashing, Limits},
+        files::sha256_file,
+        layout::sidecar_path,
+    },
+};
+
+/// The most a reserved file (signature, SBOM) may hold: it is not in the manifest to bound it.
+const MAX_RESERVED_BYTES: u64 = 64 << 20;
+/// The most a manifest may hold before it is read.
+const MAX_MANIFEST_BYTES: u64 = 256 << 20;
+
+/// Reserved files (signatures, SBOM) read from an archive, by name.
+pub type ReservedFiles = std::collections::BTreeMap<String, Vec<u8>>;
+
+/// One thing wrong, with what a user needs to act on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// `missing`, `size`, `sha256`, `unlisted`, `not-a-file`, `sha256sums`, `sidecar`, `archive` or
+    /// `install`.
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actual: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requirements: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn file(
+        kind: &'static str,
+        file: &str,
+        expected: Option<String>,
+        actual: Option<String>,
+        message: String,
+    ) -> Problem {
+        Problem {
+            kind,
+            file: Some(file.to_owned()),
+            expected,
+            actual,
+            requirements: None,
+            target: None,
+            package: None,
+            message,
+        }
+    }
+}
+
+/// What a check covered.
+#[derive(Debug, Default)]
+pub struct Checked {
+    pub n_files: usize,
+    pub n_bytes: u64,
+    pub problems: Vec<Problem>,
+}
+
+impl Checked {
+    /// The manifest's files that are missing or whose bytes differ: what a re-run must fetch again.
+    pub fn damaged_files(&self) -> Vec<String> {
+        self.problems
+            .iter()
+            .filter(|problem| {
+                ["missing", "size", "sha256", "not-a-file"].contains(&problem.kind) && problem.file.is_some()
+            })
+            .filter_map(|problem| problem.file.clone())
+            .filter(|file| file != SHA256SUMS_NAME)
+            .collect()
+    }
+}
+
+/// How far a directory check reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// Names and sizes from the directory listing: instant, catches a missing or truncated file.
+    Sizes,
+    /// Every byte through sha256, in parallel.
+    Contents,
+}
+
+/// The one check of a wheelhouse directory against its manifest: every manifest entry present as
+/// a regular file with its size (and with [`Depth::Contents`] its sha256), `SHA256SUMS`
+/// consistent with the manifest, and nothing the manifest does not list (reserved names aside).
+pub fn check_directory(wheelhouse: &Path, manifest: &Manifest, depth: Depth, jobs: usize) -> Result<Checked> {
+    let mut checked = Checked::default();
+    let manifest_bytes = fs_err::read(wheelhouse.join(MANIFEST_NAME))?;
+    check_sha256sums(manifest, &manifest_bytes, fs_err::read(wheelhouse.join(SHA256SUMS_NAME)).ok(), &mut checked);
+
+    // Largest first, so that one big file does not finish last on one thread.
+    let mut entries: Vec<_> = manifest.files.iter().collect();
+    entries.sort_by_key(|entry| std::cmp::Reverse(entry.size));
+    let results = parallel::map(&entries, jobs, |_, entry| {
+        let path = wheelhouse.join(&entry.filename);
+        let metadata = match std::fs::symlink_metadata(&path) {
+            Ok(metadata) if metadata.is_file() => metadata,
+            Ok(_) => return Ok(Some(not_a_file_problem(&entry.filename))),
+            Err(_) => {
+                return Ok(Some(Problem::file(
+                    "missing",
+                    &entry.filename,
+                    None,
+                    None,
+                    format!("{} is missing", entry.filename),
+                )))
+            }
+        };
+        if metadata.len() != entry.size {
+            return Ok(Some(size_problem(&entry.filename, entry.size, metadata.len())));
+        }
+        if depth == Depth::Sizes {
+            return Ok(None);
+        }
+        let actual = sha256_file(&path)?;
+        Ok((actual != entry.sha256).then(|| sha256_problem(&entry.filename, &entry.sha256, &actual)))
+    });
+    for (entry, result) in entries.iter().zip(results) {
+        checked.problems.extend(result?);
+        checked.n_files += 1;
+        checked.n_bytes += entry.size;
+    }
+    for dir_entry in fs_err::read_dir(wheelhouse)? {
+        let dir_entry = dir_entry?;
+        let name = dir_entry.file_name().to_string_lossy().into_owned();
+        if manifest.file(&name).is_none() && !RESERVED_NAMES.contains(&name.as_str()) {
+            checked.problems.push(unlisted_problem(&name));
+        } else if manifest.file(&name).is_none() && !dir_entry.file_type()?.is_file() {
+            checked.problems.push(not_a_file_problem(&name));
+        }
+    }
+    checked.problems.sort_by(|left, right| (&left.file, left.kind).cmp(&(&right.file, right.kind)));
+    Ok(checked)
+}
+
+/// The result of reading an archive through.
+pub struct ArchiveChecked {
+    pub manifest: Manifest,
+    pub digests: Digests,
+    pub checked: Checked,
+}
+
+/// Reads an archive in one pass: `manifest.json` must come first and `SHA256SUMS` second; every
+/// other entry is checked against the manifest as it streams by and, with `extract_to`, written
+/// there. A malformed or unsafe archive is an error; content that does not match is a problem.
+/// `before_files` sees the manifest and the reserved files (signatures), which pack puts before
+/// the distributions, before any distribution is read: a signature is checked before anything
+/// else.
+pub fn check_archive(
+    archive_path: &Path,
+    extract_to: Option<&Path>,
+    before_files: &mut dyn FnMut(&[u8], &ReservedFiles) -> Result<()>,
+) -> Result<ArchiveChecked> {
+    let mut reserved = std::collections::BTreeMap::new();
+    let mut files_started = false;
+    let file = fs_err::File::open(archive_path)?;
+    let mut manifest: Option<(Manifest, Vec<u8>)> = None;
+    let mut checked = Checked::default();
+    let mut seen = BTreeSet::new();
+    let mut position = 0usize;
+    let digests =
+        archive::read(io::BufReader::with_capacity(1 << 20, file), Limits::default(), |name, size, content| {
+            position += 1;
+            match (position, &manifest) {
+                (1, _) => {
+                    if name != MANIFEST_NAME {
+                        bail!("the archive starts with `{name}`, not {MANIFEST_NAME}: not made by pack-wheelhouse");
+                    }
+                    if size > MAX_MANIFEST_BYTES {
+                        bail!("{MANIFEST_NAME} is {size} bytes: refused");
+                    }
+                    let mut bytes = Vec::with_capacity(size as usize);
+                    content.read_to_end(&mut bytes)?;
+                    let parsed = Manifest::from_json(&String::from_utf8_lossy(&bytes))
+                        .with_context(|| format!("the archive's {MANIFEST_NAME} is not a valid manifest"))?;
+                    if let Some(directory) = extract_to {
+                        fs_err::write(directory.join(MANIFEST_NAME), &bytes)?;
+                    }
+                    manifest = Some((parsed, bytes));
+                    Ok(())
+                }
+                (_, None) => unreachable!("the first entry sets the manifest or fails"),
+                (_, Some((manifest, manifest_bytes))) => {
+                    seen.insert(name.to_owned());
+                    if name == SHA256SUMS_NAME {
+                        if size > MAX_MANIFEST_BYTES {
+                            bail!("{SHA256SUMS_NAME} is {size} bytes: refused");
+                        }
+                        let mut sums = Vec::new();
+                        content.read_to_end(&mut sums)?;
+                        check_sha256sums(manifest, manifest_bytes, Some(sums.clone()), &mut checked);
+                        if let Some(directory) = extract_to {
+                            fs_err::write(directory.join(SHA256SUMS_NAME), &sums)?;
+                        }
+                        return Ok(());
+                    }
+                    let expected = manifest.file(name);
+                    if expected.is_none() && RESERVED_NAMES.contains(&name) && !files_started {
+                        if size > MAX_RESERVED_BYTES {
+                            bail!("`{name}` is {size} bytes: refused");
+                        }
+                        let mut bytes = Vec::with_capacity(size as usize);
+                        content.read_to_end(&mut bytes)?;
+                        if let Some(directory) = extract_to {
+                            fs_err::write(directory.join(name), &bytes)?;
+                        }
+                        reserved.insert(name.to_owned(), bytes);
+                        return Ok(());
+                    }
+                    if !files_started {
+                        files_started = true;
+                        before_files(manifest_bytes, &reserved)?;
+                    }
+                    match expected {
+                        Some(entry) if entry.size != size => {
+                            checked.problems.push(size_problem(name, entry.size, size));
+                            return Ok(());
+                        }
+                        None if !RESERVED_NAMES.contains(&name) => {
+                            checked.problems.push(unlisted_problem(name));
+                            return Ok(());
+                        }
+                        None if size > MAX_RESERVED_BYTES => bail!("`{name}` is {size} bytes: refused"),
+                        _ => {}
+                    }
+                    let actual = copy_hashing(content, name, extract_to)?;
+                    if expected.is_some() {
+                        checked.n_files += 1;
+                        checked.n_bytes += size;
+                    }
+                    if let Some(entry) = expected {
+                        if entry.sha256 != actual {
+                            checked.problems.push(sha256_problem(name, &entry.sha256, &actual));
+                        }
+                    }
+                    Ok(())
+                }
+            }
+        })?;
+    let Some((manifest, manifest_bytes)) = manifest else { bail!("the archive holds no {MANIFEST_NAME}") };
+    if !files_started {
+        before_files(&manifest_bytes, &reserved)?;
+    }
+    if !seen.contains(SHA256SUMS_NAME) {
+        checked.problems.push(Problem::file(
+            "missing",
+            SHA256SUMS_NAME,
+            None,
+            None,
+            format!("{SHA256SUMS_NAME} is missing"),
+        ));
+    }
+    for entry in &manifest.files {
+        if !seen.contains(&entry.filename) {
+            checked.problems.push(Problem::file(
+                "missing",
+                &entry.filename,
+                None,
+                None,
+                format!("{} is missing", entry.filename),
+            ));
+        }
+    }
+    Ok(ArchiveChecked { manifest, digests, checked })
+}
+
+/// What the `.sha256` sidecar beside an archive says of the archive's sha256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sidecar {
+    Matches,
+    Missing,
+    /// It names another digest, or (`expected: None`) does not mention the archive at all.
+    Mismatch {
+        expected: Option<String>,
+    },
+}
+
+impl Sidecar {
+    /// `ok`, `missing` or `mismatch`, as `--json` reports it.
+    pub fn state(&self) -> &'static str {
+        match self {
+            Sidecar::Matches => "ok",
+            Sidecar::Missing => "missing",
+            Sidecar::Mismatch { .. } => "mismatch",
+        }
+    }
+}
+
+/// The one comparison of an archive's sha256 (`actual`) with the sidecar beside it.
+pub fn read_sidecar(archive_path: &Path, actual: &str) -> Result<Sidecar> {
+    let sidecar = sidecar_path(archive_path);
+    let text = match fs_err::read_to_string(&sidecar) {
+        Ok(text) => text,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Sidecar::Missing),
+        Err(error) => return Err(error.into()),
+    };
+    let name = archive_path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok(match parse_sidecar(&text, &name) {
+        Some(expected) if expected == actual => Sidecar::Matches,
+        expected => Sidecar::Mismatch { expected },
+    })
+}
+
+/// [`read_sidecar`] for verify and unpack: `ok`, `missing` (a warning is printed) or `mismatch`
+/// (with the problem).
+pub fn check_sidecar(archive_path: &Path, actual: &str) -> (&'static str, Option<Problem>) {
+    let sidecar = sidecar_path(archive_path);
+    let name = archive_path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    let state = read_sidecar(archive_path, actual).unwrap_or(Sidecar::Missing);
+    match &state {
+        Sidecar::Matches => {}
+        Sidecar::Missing => {
+            crate::ui::say(&format!("warning: no {} to check the archive's sha256 against", sidecar.display()))
+        }
+        Sidecar::Mismatch { expected } => {
+            let message = format!(
+                "{name} has sha256 {actual}, {} says {}",
+                sidecar.display(),
+                expected.as_deref().unwrap_or("nothing about it")
+            );
+            let problem = Problem::file("sidecar", &name, expected.clone(), Some(actual.to_owned()), message);
+            return (state.state(), Some(problem));
+        }
+    }
+    (state.state(), None)
+}
+
+/// Hashes an entry's content, writing it to `<extract_to>/<name>` on the way when asked.
+fn copy_hashing(content: &mut dyn Read, name: &str, extract_to: Option<&Path>) -> Result<String> {
+    let mut hashing = Hashing::new(content);
+    match extract_to {
+        Some(directory) => {
+            let path = directory.join(name);
+            // create_new: an entry never overwrites another, even if the reader let one through.
+            let file = fs_err::OpenOptions::new().write(true).create_new(true).open(&path)?;
+            let mut output = BufWriter::with_capacity(1 << 20, file);
+            io::copy(&mut hashing, &mut output)?;
+            output.flush()?;
+        }
+        None => {
+            io::copy(&mut hashing, &mut io::sink())?;
+        }
+    }
+    Ok(hashing.finish().1)
+}
+
+fn check_sha256sums(manifest: &Manifest, manifest_bytes: &[u8], sums: Option<Vec<u8>>, checked: &mut Checked) {
+    let expected = manifest.sha256sums(&sha256_hex(manifest_bytes));
+    match sums {
+        None => checked.problems.push(Problem::file(
+            "missing",
+            SHA256SUMS_NAME,
+            None,
+            None,
+            format!("{SHA256SUMS_NAME} is missing"),
+        )),
+        Some(actual) if actual != expected.as_bytes() => checked.problems.push(Problem::file(
+            "sha256sums",
+            SHA256SUMS_NAME,
+            None,
+            None,
+            format!("{SHA256SUMS_NAME} does not match {MANIFEST_NAME} (one of them was changed)"),
+        )),
+        Some(_) => {}
+    }
+}
+
+fn size_problem(name: &str, expected: u64, actual: u64) -> Problem {
+    Problem::file(
+        "size",
+        name,
+        Some(expected.to_string()),
+        Some(actual.to_string()),
+        format!("{name} is {actual} bytes, the manifest says {expected}"),
+    )
+}
+
+fn sha256_problem(name: &str, expected: &str, actual: &str) -> Problem {
+    Problem::file(
+        "sha256",
+        name,
+        Some(expected.to_owned()),
+        Some(actual.to_owned()),
+        format!("{name} has sha256 {actual}, the manifest says {expected}"),
+    )
+}
+
+fn not_a_file_problem(name: &str) -> Problem {
+    Problem::file(
+        "not-a-file",
+        name,
+        None,
+        None,
+        format!("{name} is not a regular file: a wheelhouse holds files only"),
+    )
+}
+
+fn unlisted_problem(name: &str) -> Problem {
+    Problem::file("unlisted", name, None, None, format!("{name} is not in the manifest"))
+}

@@ -1,0 +1,100 @@
+//! Where everything is: the wheelhouse's own files, and every path derived from it or from a
+//! requirements file (the archive and its sidecar, lock files, the run lock and the state files
+//! beside the wheelhouse). The one place these names are spelled.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, Result};
+
+use crate::model::manifest::{Manifest, GPG_SIGNATURE_NAME, MANIFEST_NAME, SSH_SIGNATURE_NAME};
+
+/// The archive `pack-wheelhouse` writes when given no `--output`.
+pub const DEFAULT_ARCHIVE_NAME: &str = "wheelhouse.tgz";
+
+/// `wheelhouse.tgz` beside the wheelhouse directory.
+pub fn default_archive(wheelhouse: &Path) -> PathBuf {
+    wheelhouse.parent().unwrap_or(Path::new(".")).join(DEFAULT_ARCHIVE_NAME)
+}
+
+/// `wheelhouse.tgz` → `wheelhouse.tgz.sha256`.
+pub fn sidecar_path(archive: &Path) -> PathBuf {
+    let mut name = archive.as_os_str().to_owned();
+    name.push(".sha256");
+    PathBuf::from(name)
+}
+
+/// `requirements-api.txt` → `requirements-api.lock.txt`: requirements discovery skips `.lock`.
+pub fn lock_path(requirements: &Path) -> PathBuf {
+    let stem = requirements.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default();
+    requirements.with_file_name(format!("{stem}.lock.txt"))
+}
+
+/// `.<name>.<suffix>` beside `destination`: the run lock (`lock`), staging directories
+/// (`staging-PID`), a directory moved aside (`old-PID`), the last verify (`last-verify.json`).
+pub fn sibling(destination: &Path, suffix: &str) -> Result<PathBuf> {
+    let name = destination
+        .file_name()
+        .with_context(|| format!("{} has no file name", destination.display()))?
+        .to_string_lossy();
+    let parent = destination.parent().unwrap_or(Path::new("."));
+    Ok(parent.join(format!(".{name}.{suffix}")))
+}
+
+/// The outcome of the last verify, beside the wheelhouse (not in it: the archive of a wheelhouse
+/// must not change because it was verified), for `status`.
+pub fn last_verify_path(wheelhouse: &Path) -> PathBuf {
+    sibling(wheelhouse, "last-verify.json").unwrap_or_else(|_| wheelhouse.with_extension("last-verify.json"))
+}
+
+/// The manifest of a wheelhouse directory, with the bytes it was parsed from (what a signature
+/// covers and an SBOM names).
+pub fn read_manifest_with_bytes(wheelhouse: &Path) -> Result<(Manifest, Vec<u8>)> {
+    let path = wheelhouse.join(MANIFEST_NAME);
+    let bytes = fs_err::read(&path).map_err(|error| {
+        anyhow::anyhow!("cannot read the manifest: {error}\nhint: run `cargo xtask create-wheelhouse` first")
+    })?;
+    let manifest = Manifest::from_json(&String::from_utf8_lossy(&bytes))
+        .with_context(|| format!("{} is not a valid manifest", path.display()))?;
+    Ok((manifest, bytes))
+}
+
+pub fn read_manifest(wheelhouse: &Path) -> Result<Manifest> {
+    Ok(read_manifest_with_bytes(wheelhouse)?.0)
+}
+
+/// The signatures of the manifest present in a wheelhouse directory, by name.
+pub fn read_signatures(wheelhouse: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
+    let mut signatures = BTreeMap::new();
+    for name in [GPG_SIGNATURE_NAME, SSH_SIGNATURE_NAME] {
+        match fs_err::read(wheelhouse.join(name)) {
+            Ok(bytes) => {
+                signatures.insert(name.to_owned(), bytes);
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(signatures)
+}
+
+/// The signature file a wheelhouse holds, if any.
+pub fn signature_path(wheelhouse: &Path) -> Option<PathBuf> {
+    [GPG_SIGNATURE_NAME, SSH_SIGNATURE_NAME].iter().map(|name| wheelhouse.join(name)).find(|path| path.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_paths_sit_beside_what_they_derive_from() {
+        assert_eq!(lock_path(Path::new("/r/requirements-api.txt")), PathBuf::from("/r/requirements-api.lock.txt"));
+        assert_eq!(default_archive(Path::new("/p/wheelhouse")), Path::new("/p/wheelhouse.tgz"));
+        assert_eq!(sidecar_path(Path::new("/p/out.tgz")), Path::new("/p/out.tgz.sha256"));
+        assert_eq!(sibling(Path::new("/p/wheelhouse"), "lock").unwrap(), Path::new("/p/.wheelhouse.lock"));
+        assert_eq!(last_verify_path(Path::new("/p/wh")), Path::new("/p/.wh.last-verify.json"));
+    }
+}

@@ -1,0 +1,194 @@
+//! Replacing a directory all at once: a staging directory beside it, filled and synced, then
+//! exchanged with it in one `renameat2(RENAME_EXCHANGE)`. A SIGKILL at any moment leaves either
+//! the old or the new directory complete at the real path; leftovers are cleaned at the next start.
+
+use std::{
+    ffi::CString,
+    fs::File,
+    os::unix::ffi::OsStrExt,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{bail, Context, Result};
+
+use crate::wheelhouse::layout::sibling;
+
+/// A directory being prepared to replace `destination`.
+pub struct Staging {
+    pub dir: PathBuf,
+    destination: PathBuf,
+}
+
+/// Holds an exclusive lock on `.<name>.lock` beside the destination while a run is under way,
+/// so that two runs never share staging directories.
+pub struct RunLock {
+    _file: File,
+}
+
+pub fn lock(destination: &Path) -> Result<RunLock> {
+    let path = sibling(destination, "lock")?;
+    if let Some(parent) = path.parent() {
+        fs_err::create_dir_all(parent)?;
+    }
+    let file = fs_err::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?.into_parts().0;
+    // SAFETY: flock on a descriptor we own; it is released when the file is closed.
+    let locked = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX | libc::LOCK_NB) };
+    if locked != 0 {
+        bail!(
+            "another run is using {} (lock {} is held)\nhint: wait for it to finish",
+            destination.display(),
+            path.display()
+        );
+    }
+    Ok(RunLock { _file: file })
+}
+
+/// Cleans what an interrupted run left: staging directories are removed; a wheelhouse moved aside
+/// by the fallback swap is put back when the real path is missing. Returns what it removed.
+pub fn recover(destination: &Path) -> Result<Vec<PathBuf>> {
+    let parent = destination.parent().unwrap_or(Path::new("."));
+    let Some(name) = destination.file_name().map(|name| name.to_string_lossy().into_owned()) else {
+        return Ok(Vec::new());
+    };
+    let mut removed = Vec::new();
+    if !parent.is_dir() {
+        return Ok(removed);
+    }
+    let mut entries: Vec<PathBuf> = fs_err::read_dir(parent)?.filter_map(|entry| Some(entry.ok()?.path())).collect();
+    entries.sort();
+    for path in entries {
+        let Some(entry_name) = path.file_name().map(|name| name.to_string_lossy().into_owned()) else { continue };
+        if entry_name.starts_with(&format!(".{name}.old-")) && !destination.exists() {
+            fs_err::rename(&path, destination)?;
+        } else if entry_name.starts_with(&format!(".{name}.staging-"))
+            || entry_name.starts_with(&format!(".{name}.old-"))
+        {
+            fs_err::remove_dir_all(&path)?;
+            removed.push(path);
+        }
+    }
+    Ok(removed)
+}
+
+impl Staging {
+    pub fn create(destination: &Path) -> Result<Staging> {
+        let dir = sibling(destination, &format!("staging-{}", std::process::id()))?;
+        if dir.exists() {
+            fs_err::remove_dir_all(&dir)?;
+        }
+        fs_err::create_dir_all(&dir)?;
+        Ok(Staging { dir, destination: destination.to_path_buf() })
+    }
+
+    /// Syncs every file and the directory, then puts the staging directory at the destination.
+    pub fn commit(self) -> Result<()> {
+        for entry in fs_err::read_dir(&self.dir)? {
+            let path = entry?.path();
+            if path.is_file() {
+                File::open(&path)
+                    .and_then(|file| file.sync_all())
+                    .with_context(|| format!("cannot sync {}", path.display()))?;
+            }
+        }
+        sync_dir(&self.dir)?;
+        if self.destination.exists() {
+            match exchange(&self.dir, &self.destination) {
+                Ok(()) => {}
+                Err(error) if matches!(error.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
+                    // File systems without RENAME_EXCHANGE: move the old one aside first; a kill
+                    // between the two renames is repaired by `recover` at the next start.
+                    let aside = sibling(&self.destination, &format!("old-{}", std::process::id()))?;
+                    fs_err::rename(&self.destination, &aside)?;
+                    fs_err::rename(&self.dir, &self.destination)?;
+                    fs_err::rename(&aside, &self.dir)?;
+                }
+                Err(error) => {
+                    return Err(error).with_context(|| {
+                        format!("cannot exchange {} with {}", self.dir.display(), self.destination.display())
+                    })
+                }
+            }
+            // The staging path now holds the previous directory.
+            fs_err::remove_dir_all(&self.dir)?;
+        } else {
+            fs_err::rename(&self.dir, &self.destination)?;
+        }
+        sync_dir(self.destination.parent().unwrap_or(Path::new(".")))
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        // A failed run leaves nothing behind; after a commit the path no longer exists.
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn exchange(from: &Path, to: &Path) -> std::io::Result<()> {
+    let from = CString::new(from.as_os_str().as_bytes())?;
+    let to = CString::new(to.as_os_str().as_bytes())?;
+    // SAFETY: two valid NUL-terminated paths; renameat2 reads them and returns a status.
+    let status = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|file| file.sync_all()).with_context(|| format!("cannot sync {}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_exchanges_and_recover_cleans_leftovers() {
+        let root = tempfile::tempdir().unwrap();
+        let destination = root.path().join("wheelhouse");
+        fs_err::create_dir(&destination).unwrap();
+        fs_err::write(destination.join("old.txt"), "old").unwrap();
+
+        let staging = Staging::create(&destination).unwrap();
+        fs_err::write(staging.dir.join("new.txt"), "new").unwrap();
+        staging.commit().unwrap();
+        assert!(destination.join("new.txt").exists());
+        assert!(!destination.join("old.txt").exists());
+
+        let leftover = root.path().join(".wheelhouse.staging-1");
+        fs_err::create_dir(&leftover).unwrap();
+        assert_eq!(recover(&destination).unwrap(), std::slice::from_ref(&leftover));
+        assert!(!leftover.exists());
+    }
+
+    #[test]
+    fn recover_puts_back_a_wheelhouse_moved_aside() {
+        let root = tempfile::tempdir().unwrap();
+        let destination = root.path().join("wheelhouse");
+        let aside = root.path().join(".wheelhouse.old-7");
+        fs_err::create_dir(&aside).unwrap();
+        fs_err::write(aside.join("manifest.json"), "{}").unwrap();
+        recover(&destination).unwrap();
+        assert!(destination.join("manifest.json").exists());
+    }
+
+    #[test]
+    fn a_second_run_is_refused_while_the_lock_is_held() {
+        let root = tempfile::tempdir().unwrap();
+        let destination = root.path().join("wheelhouse");
+        let _held = lock(&destination).unwrap();
+        let error = lock(&destination).err().unwrap().to_string();
+        assert!(error.starts_with("another run is using"), "{error}");
+    }
+}

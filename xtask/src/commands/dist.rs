@@ -170,7 +170,7 @@ impl Exclusions {
             || self.outputs.iter().any(|output| output == relative)
             || self.wheelhouses.iter().any(|wheelhouse| {
                 let (parent, wheelhouse_name) = wheelhouse.rsplit_once('/').unwrap_or(("", wheelhouse));
-                // `.wheelhouse.lock`, `.wheelhouse.staging-*`: a run's files beside it (swap.rs).
+                // `.wheelhouse.lock`, `.wheelhouse.staging-*`: a run's files beside it (wheelhouse/layout.rs).
                 let run_file = if parent.is_empty() {
                     format!(".{wheelhouse_name}.")
                 } else {

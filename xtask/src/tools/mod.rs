@@ -9,8 +9,33 @@ pub mod signing;
 
 use std::path::PathBuf;
 
-/// A program on `PATH`, or an error naming it, why it is needed and how to get it.
-pub fn find(program: &str, needed_for: &str, install_hint: &str) -> anyhow::Result<PathBuf> {
-    which::which(program)
-        .map_err(|_| anyhow::anyhow!("`{program}` is not on PATH, and {needed_for} needs it\nhint: {install_hint}"))
+/// A program that is not on `PATH`: what needs it and how to get it.
+#[derive(Debug, thiserror::Error)]
+#[error("`{program}` is not on PATH, and {needed_for} needs it\nhint: {install_hint}")]
+pub struct MissingTool {
+    pub program: String,
+    pub needed_for: String,
+    pub install_hint: String,
+}
+
+/// A program on `PATH`, or a [`MissingTool`].
+pub fn find(program: &str, needed_for: &str, install_hint: &str) -> Result<PathBuf, MissingTool> {
+    which::which(program).map_err(|_| MissingTool {
+        program: program.to_owned(),
+        needed_for: needed_for.to_owned(),
+        install_hint: install_hint.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_missing_tool_is_named_with_what_needs_it_and_a_hint() {
+        let error = super::find("no-such-program-here", "signing with --gpg", "install GnuPG").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "`no-such-program-here` is not on PATH, and signing with --gpg needs it\nhint: install GnuPG"
+        );
+        assert!(super::find("sh", "a test", "none").is_ok());
+    }
 }

@@ -7,31 +7,19 @@ use std::{
 };
 
 use base64::Engine;
+use xtask::model::digest::{sha256_hex, sidecar_line};
 
 use crate::support::{
-    index::sha256_hex,
-    project::{stderr, stdout, Project},
+    project::{stderr, stdout, Project, FOUR_TARGETS},
     run_fails, run_ok, scrub_env,
 };
 
-const FOUR_TARGETS: [&str; 8] =
-    ["--platform", "linux/amd64", "--platform", "linux/arm64", "--python", "3.11", "--python", "3.12"];
-
 /// A project with a wheelhouse for `purelib` on four targets, packed, and locked.
 fn packed_project() -> Project {
-    let project = Project::new();
-    project.write("requirements.txt", "purelib\n");
-    let url = project.index.file_index_url();
-    project.create(&[&["--index-url", url.as_str(), "--no-build-tools"][..], &FOUR_TARGETS].concat());
-    run_ok(&mut xtask(&project, &["pack-wheelhouse"]));
-    run_ok(&mut xtask(&project, &["lock"]));
+    let project = Project::with_wheelhouse("purelib\n", &FOUR_TARGETS);
+    run_ok(&mut project.command(&["pack-wheelhouse"]));
+    run_ok(&mut project.command(&["lock"]));
     project
-}
-
-fn xtask(project: &Project, args: &[&str]) -> Command {
-    let mut command = project.xtask();
-    command.args(args);
-    command
 }
 
 fn archive(project: &Project) -> PathBuf {
@@ -52,7 +40,7 @@ fn fake_archive(project: &Project, name: &str, size: usize) -> PathBuf {
         .collect();
     let path = project.root().join(name);
     fs_err::write(&path, &bytes).unwrap();
-    fs_err::write(project.root().join(format!("{name}.sha256")), format!("{}  {name}\n", sha256_hex(&bytes))).unwrap();
+    fs_err::write(project.root().join(format!("{name}.sha256")), sidecar_line(&sha256_hex(&bytes), name)).unwrap();
     path
 }
 
@@ -95,7 +83,7 @@ fn a_configmap_and_a_secret_hold_the_archive_and_its_sidecar_as_kubectl_would() 
     let archive_bytes = fs_err::read(archive(&project)).unwrap();
     let sidecar_text = fs_err::read_to_string(project.root().join("wheelhouse.tgz.sha256")).unwrap();
 
-    let configmap_run = run_ok(&mut xtask(&project, &["bundle", "--configmap", "wheelhouse", "--namespace", "team-a"]));
+    let configmap_run = run_ok(&mut project.command(&["bundle", "--configmap", "wheelhouse", "--namespace", "team-a"]));
     let configmap = stdout(&configmap_run);
     let parsed = &documents(&configmap)[0];
     assert_eq!(parsed["kind"], "ConfigMap");
@@ -108,7 +96,7 @@ fn a_configmap_and_a_secret_hold_the_archive_and_its_sidecar_as_kubectl_would() 
     assert!(summary.contains("kubectl create -f -"), "{summary}");
     assert!(!summary.contains("warning"), "{summary}");
 
-    let secret = stdout(&run_ok(&mut xtask(&project, &["bundle", "--secret", "wheelhouse", "--namespace", "team-a"])));
+    let secret = stdout(&run_ok(&mut project.command(&["bundle", "--secret", "wheelhouse", "--namespace", "team-a"])));
     let parsed = &documents(&secret)[0];
     assert_eq!(parsed["kind"], "Secret");
     assert_eq!(parsed["type"], "Opaque");
@@ -116,10 +104,15 @@ fn a_configmap_and_a_secret_hold_the_archive_and_its_sidecar_as_kubectl_would() 
     assert_eq!(decode(&parsed["data"]["wheelhouse.tgz.sha256"]), sidecar_text.as_bytes());
 
     // --output: the same bytes in a file, nothing on stdout.
-    let written = run_ok(&mut xtask(
-        &project,
-        &["bundle", "--configmap", "wheelhouse", "--namespace", "team-a", "--output", "bundle.yaml"],
-    ));
+    let written = run_ok(&mut project.command(&[
+        "bundle",
+        "--configmap",
+        "wheelhouse",
+        "--namespace",
+        "team-a",
+        "--output",
+        "bundle.yaml",
+    ]));
     assert_eq!(stdout(&written), "");
     assert_eq!(fs_err::read_to_string(project.root().join("bundle.yaml")).unwrap(), configmap);
 
@@ -134,7 +127,7 @@ fn a_configmap_and_a_secret_hold_the_archive_and_its_sidecar_as_kubectl_would() 
 #[test]
 fn bundle_refuses_a_missing_archive_or_sidecar_and_a_mismatch() {
     let project = Project::new();
-    let missing = run_fails(&mut xtask(&project, &["bundle", "--configmap", "wheelhouse"]));
+    let missing = run_fails(&mut project.command(&["bundle", "--configmap", "wheelhouse"]));
     let text = stderr(&missing);
     assert!(text.contains(&format!("{} is missing", archive(&project).display())), "{text}");
     assert!(text.contains("hint: run `cargo xtask pack-wheelhouse` first"), "{text}");
@@ -144,14 +137,14 @@ fn bundle_refuses_a_missing_archive_or_sidecar_and_a_mismatch() {
     let sidecar = project.root().join("wheelhouse.tgz.sha256");
     let expected = sha256_hex(&fs_err::read(&path).unwrap());
     fs_err::rename(&sidecar, project.root().join("elsewhere")).unwrap();
-    let text = stderr(&run_fails(&mut xtask(&project, &["bundle", "--secret", "wheelhouse"])));
+    let text = stderr(&run_fails(&mut project.command(&["bundle", "--secret", "wheelhouse"])));
     assert!(text.contains(&format!("{} is missing, so wheelhouse.tgz cannot be checked", sidecar.display())), "{text}");
     fs_err::rename(project.root().join("elsewhere"), &sidecar).unwrap();
 
     let mut bytes = fs_err::read(&path).unwrap();
     bytes[500] ^= 1;
     fs_err::write(&path, &bytes).unwrap();
-    let text = stderr(&run_fails(&mut xtask(&project, &["bundle", "--pvc", "wheelhouse"])));
+    let text = stderr(&run_fails(&mut project.command(&["bundle", "--pvc", "wheelhouse"])));
     let actual = sha256_hex(&bytes);
     assert!(
         text.contains(&format!("wheelhouse.tgz has sha256 {actual}, {} says {expected}", sidecar.display())),
@@ -163,7 +156,7 @@ fn bundle_refuses_a_missing_archive_or_sidecar_and_a_mismatch() {
 fn over_the_object_limit_the_bundle_points_to_pvc_and_near_it_warns() {
     let project = Project::new();
     fake_archive(&project, "big.tgz", 800 << 10);
-    let refused = run_fails(&mut xtask(&project, &["bundle", "--configmap", "wheelhouse", "--archive", "big.tgz"]));
+    let refused = run_fails(&mut project.command(&["bundle", "--configmap", "wheelhouse", "--archive", "big.tgz"]));
     let text = stderr(&refused);
     assert!(text.contains("error: big.tgz is 819.2 kB (819200 bytes): as a ConfigMap it is"), "{text}");
     assert!(text.contains("over the 1048576 byte (1 MiB) limit"), "{text}");
@@ -171,7 +164,7 @@ fn over_the_object_limit_the_bundle_points_to_pvc_and_near_it_warns() {
     assert_eq!(stdout(&refused), "");
 
     fake_archive(&project, "near.tgz", 720 << 10);
-    let near = run_ok(&mut xtask(&project, &["bundle", "--secret", "wheelhouse", "--archive", "near.tgz"]));
+    let near = run_ok(&mut project.command(&["bundle", "--secret", "wheelhouse", "--archive", "near.tgz"]));
     let text = stderr(&near);
     assert!(text.contains("warning: the Secret is 93% of the 1 MiB object limit"), "{text}");
     assert!(text.contains("kubectl apply --server-side -f -"), "{text}");
@@ -183,7 +176,7 @@ fn over_the_object_limit_the_bundle_points_to_pvc_and_near_it_warns() {
 fn a_pvc_bundle_is_a_claim_and_a_loader_pod_with_the_steps_to_fill_it() {
     let project = Project::new();
     let archive_path = fake_archive(&project, "wheelhouse.tgz", 30 << 20);
-    let output = run_ok(&mut xtask(&project, &["bundle", "--pvc", "wheelhouse", "--namespace", "team-a"]));
+    let output = run_ok(&mut project.command(&["bundle", "--pvc", "wheelhouse", "--namespace", "team-a"]));
     let yaml = stdout(&output);
     assert!(yaml.contains("\n---\n"), "{yaml}");
     let [claim, pod] = &documents(&yaml)[..] else { panic!("two documents expected:\n{yaml}") };
@@ -218,17 +211,17 @@ fn a_pvc_bundle_is_a_claim_and_a_loader_pod_with_the_steps_to_fill_it() {
 fn bundle_refuses_names_kubernetes_would_refuse() {
     let project = Project::new();
     fake_archive(&project, "wheelhouse.tgz", 100);
-    let text = stderr(&run_fails(&mut xtask(&project, &["bundle", "--configmap", "Wheel_House"])));
+    let text = stderr(&run_fails(&mut project.command(&["bundle", "--configmap", "Wheel_House"])));
     assert!(text.contains("--configmap \"Wheel_House\" is not a valid Kubernetes name"), "{text}");
-    let text = stderr(&run_fails(&mut xtask(&project, &["bundle", "--pvc", "w", "--namespace", "a.b"])));
+    let text = stderr(&run_fails(&mut project.command(&["bundle", "--pvc", "w", "--namespace", "a.b"])));
     assert!(text.contains("--namespace \"a.b\" is not a valid Kubernetes namespace"), "{text}");
-    let text = stderr(&run_fails(&mut xtask(&project, &["bundle"])));
+    let text = stderr(&run_fails(&mut project.command(&["bundle"])));
     assert!(text.contains("--configmap NAME, --secret NAME or --pvc NAME"), "{text}");
 }
 
 /// The generated script, written to a file for dash to run.
 fn install_script(project: &Project, name: &str, args: &[&str]) -> PathBuf {
-    let mut command = xtask(project, &["install-script"]);
+    let mut command = project.command(&["install-script"]);
     command.args(args);
     let path = project.tmp.path().join(name);
     fs_err::write(&path, stdout(&run_ok(&mut command))).unwrap();
@@ -276,7 +269,7 @@ fn the_install_script_installs_from_a_mounted_bundle_under_dash_and_refuses_a_mi
     );
 
     // The ConfigMap as a pod sees it mounted: one file per key.
-    let configmap = stdout(&run_ok(&mut xtask(&project, &["bundle", "--configmap", "wheelhouse"])));
+    let configmap = stdout(&run_ok(&mut project.command(&["bundle", "--configmap", "wheelhouse"])));
     let parsed = &documents(&configmap)[0];
     let mount = project.tmp.path().join("mount");
     fs_err::create_dir_all(&mount).unwrap();

@@ -83,12 +83,8 @@ fn offline_build_needs_no_network_and_matches_the_online_build() {
     project.write("requirements-api.txt", "purelib\ncompiled\n");
     project.write("requirements-worker.txt", "withextra[fast]\n");
     let xtask = |args: &[&str]| {
-        let mut command = project.xtask();
-        command
-            .args(args)
-            .env("BASE_IMAGE", &base_image)
-            .env("IMAGE_PREFIX", &prefix)
-            .env("BUILDAH_ISOLATION", "chroot");
+        let mut command = project.command(args);
+        command.env("BASE_IMAGE", &base_image).env("IMAGE_PREFIX", &prefix).env("BUILDAH_ISOLATION", "chroot");
         command
     };
 

@@ -2,13 +2,12 @@
 
 use std::time::Duration;
 
+use xtask::model::digest::sha256_hex;
+
 use crate::support::{
-    project::{distributions, resolved_names, stderr, stdout, Project},
+    project::{distributions, resolved_names, stderr, stdout, Project, FOUR_TARGETS, ONE_TARGET},
     run_ok, Server, ServerOptions,
 };
-
-const FOUR_TARGETS: [&str; 8] =
-    ["--platform", "linux/amd64", "--platform", "linux/arm64", "--python", "3.11", "--python", "3.12"];
 
 fn index_flags(project: &Project) -> Vec<String> {
     vec!["--index-url".to_owned(), project.index.file_index_url()]
@@ -162,10 +161,7 @@ fn an_unchanged_rerun_runs_no_pip_and_a_changed_input_downloads_only_what_is_mis
     let full: serde_json::Value =
         serde_json::from_str(&stdout(&project.create(&[&flags[..], &["--full-check"]].concat()))).unwrap();
     assert_eq!(full["downloaded"], serde_json::json!(["newpy-1.0-py3-none-any.whl"]));
-    assert_eq!(
-        crate::support::index::sha256_hex(&fs_err::read(&tampered).unwrap()),
-        project.index.sha256_of("newpy-1.0-py3-none-any.whl")
-    );
+    assert_eq!(sha256_hex(&fs_err::read(&tampered).unwrap()), project.index.sha256_of("newpy-1.0-py3-none-any.whl"));
 
     // Any update checks every byte it keeps: a file changed in place is never carried over.
     let mut bytes = fs_err::read(&tampered).unwrap();
@@ -177,10 +173,7 @@ fn an_unchanged_rerun_runs_no_pip_and_a_changed_input_downloads_only_what_is_mis
     let updated: serde_json::Value = serde_json::from_str(&stdout(&project.create(&flags))).unwrap();
     assert_eq!(updated["downloaded"], serde_json::json!(["newpy-1.0-py3-none-any.whl"]));
     assert_eq!(updated["removed"], serde_json::json!(["notes.txt"]));
-    assert_eq!(
-        crate::support::index::sha256_hex(&fs_err::read(&tampered).unwrap()),
-        project.index.sha256_of("newpy-1.0-py3-none-any.whl")
-    );
+    assert_eq!(sha256_hex(&fs_err::read(&tampered).unwrap()), project.index.sha256_of("newpy-1.0-py3-none-any.whl"));
 }
 
 #[test]
@@ -196,7 +189,7 @@ fn hash_pinned_requirements_work_and_a_wrong_hash_names_package_and_both_digests
     project.write("requirements.txt", &pinned);
     let index = index_flags(&project);
     // The build tools are resolved in a pip call of their own, so hash mode does not reach them.
-    let flags = args(&index, &["--platform", "linux/amd64", "--python", "3.11"]);
+    let flags = args(&index, &ONE_TARGET);
     project.create(&flags);
     assert_eq!(project.manifest()["requirements"][0]["hash_pinned"], true);
     assert!(distributions(&project.wheelhouse()).contains(&"pip-24.0-py3-none-any.whl".to_owned()));
@@ -353,7 +346,7 @@ fn an_unsupported_pip_is_named_with_the_version_needed() {
     project.write("requirements.txt", "purelib\n");
     // A real interpreter whose `import pip` finds an old version first.
     project.write("old-pip/pip/__init__.py", "__version__ = \"22.0.4\"\n");
-    let mut command = project.create_command(&["--platform", "linux/amd64", "--python", "3.11"]);
+    let mut command = project.create_command(&ONE_TARGET);
     command.env("PYTHONPATH", project.root().join("old-pip"));
     let output = crate::support::run_fails(&mut command);
     let error = stderr(&output);

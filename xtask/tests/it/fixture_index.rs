@@ -6,6 +6,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use xtask::model::digest::sha256_hex;
+
 use crate::support::index::{self, NATIVE_SDIST_TAG};
 use crate::support::{
     self, file_names, pip, run_fails, run_ok, tempdir, SdistSpec, Server, ServerOptions, TestIndex, WheelSpec,
@@ -220,7 +222,7 @@ fn index_is_byte_for_byte_deterministic() {
         assert!(bytes == &second_tree[path], "{path} differs between two builds");
     }
     for filename in first.filenames() {
-        assert_eq!(first.sha256_of(&filename), index::sha256_hex(&first_tree[&format!("files/{filename}")]));
+        assert_eq!(first.sha256_of(&filename), sha256_hex(&first_tree[&format!("files/{filename}")]));
     }
     assert_eq!(
         first.filenames(),
@@ -411,7 +413,7 @@ fn stalled_download_holds_half_the_body_until_released() {
     }
     let (_, _, body) = split_response(&raw);
     assert_eq!(body.len(), total);
-    assert_eq!(index::sha256_hex(&body), index.sha256_of(&wheel));
+    assert_eq!(sha256_hex(&body), index.sha256_of(&wheel));
 }
 
 #[test]
@@ -460,7 +462,7 @@ fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
 fn assert_same_bytes(out: &Path, index: &TestIndex) {
     for name in file_names(out) {
         let bytes = std::fs::read(out.join(&name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(index::sha256_hex(&bytes), index.sha256_of(&name), "{name} differs from the index copy");
+        assert_eq!(sha256_hex(&bytes), index.sha256_of(&name), "{name} differs from the index copy");
     }
 }
 

@@ -7,28 +7,15 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::support::{
-    index::sha256_hex,
-    project::{stderr, stdout, Project},
-    run_fails, run_ok,
+use xtask::model::{
+    digest::{sha256_hex, sidecar_line},
+    manifest::Manifest,
 };
 
-const TWO_TARGETS: [&str; 6] = ["--platform", "linux/amd64", "--platform", "linux/arm64", "--python", "3.11"];
-
-/// A project with a wheelhouse of `requirements` for amd64 and arm64 on 3.11.
-fn project_with_wheelhouse(requirements: &str) -> Project {
-    let project = Project::new();
-    project.write("requirements.txt", requirements);
-    let url = project.index.file_index_url();
-    project.create(&[&["--index-url", url.as_str(), "--no-build-tools"][..], &TWO_TARGETS].concat());
-    project
-}
-
-fn xtask(project: &Project, args: &[&str]) -> Command {
-    let mut command = project.xtask();
-    command.args(args).arg("--python-interpreter").arg(crate::support::python());
-    command
-}
+use crate::support::{
+    project::{stderr, stdout, Project, TWO_TARGETS},
+    run_fails, run_ok,
+};
 
 fn pack(project: &Project, wheelhouse: &Path, output: &Path) -> Output {
     let mut command = project.xtask();
@@ -57,7 +44,7 @@ fn json(output: &Output) -> serde_json::Value {
 
 #[test]
 fn packs_of_one_wheelhouse_are_the_same_bytes_anywhere_and_standard_tools_read_them() {
-    let project = project_with_wheelhouse("purelib\ncompiled\n");
+    let project = Project::with_wheelhouse("purelib\ncompiled\n", &TWO_TARGETS);
     let elsewhere = project.tmp.path().join("elsewhere/other-name");
     copy_dir(&project.wheelhouse(), &elsewhere);
     // Other mtimes and modes than the original's: the archive must not see them.
@@ -107,8 +94,9 @@ fn packs_of_one_wheelhouse_are_the_same_bytes_anywhere_and_standard_tools_read_t
 
 #[test]
 fn verify_names_tampered_missing_and_extra_files_with_expected_and_actual() {
-    let project = project_with_wheelhouse("purelib\n");
-    let verify = |extra: &[&str]| xtask(&project, &[&["verify-wheelhouse", "--json"][..], extra].concat());
+    let project = Project::with_wheelhouse("purelib\n", &TWO_TARGETS);
+    let verify =
+        |extra: &[&str]| project.command_with_test_python(&[&["verify-wheelhouse", "--json"][..], extra].concat());
     let clean = json(&run_ok(&mut verify(&[])));
     assert_eq!(clean["ok"], true);
     assert_eq!(clean["install_checks"].as_array().unwrap().len(), 2);
@@ -139,9 +127,9 @@ fn verify_names_tampered_missing_and_extra_files_with_expected_and_actual() {
 
 #[test]
 fn the_offline_install_check_names_requirements_target_and_package() {
-    let project = project_with_wheelhouse("purelib\n");
+    let project = Project::with_wheelhouse("purelib\n", &TWO_TARGETS);
     project.write("requirements.txt", "purelib\nspeedup\n");
-    let mut command = xtask(&project, &["verify-wheelhouse", "--json"]);
+    let mut command = project.command_with_test_python(&["verify-wheelhouse", "--json"]);
     // No network at all where this machine allows it: the check must not need any.
     if Command::new("unshare").args(["--net", "true"]).status().is_ok_and(|status| status.success()) {
         command = crate::support::in_no_network(&command);
@@ -169,11 +157,11 @@ fn the_offline_install_check_names_requirements_target_and_package() {
 
 #[test]
 fn verify_archive_checks_content_and_sidecar_in_one_pass_and_refuses_broken_files() {
-    let project = project_with_wheelhouse("purelib\n");
+    let project = Project::with_wheelhouse("purelib\n", &TWO_TARGETS);
     let archive = project.tmp.path().join("wheelhouse.tgz");
     pack(&project, &project.wheelhouse(), &archive);
     let verify = |path: &Path, extra: &[&str]| {
-        let mut command = xtask(&project, &[&["verify-wheelhouse", "--json"][..], extra].concat());
+        let mut command = project.command_with_test_python(&[&["verify-wheelhouse", "--json"][..], extra].concat());
         command.arg("--archive").arg(path);
         command
     };
@@ -183,7 +171,7 @@ fn verify_archive_checks_content_and_sidecar_in_one_pass_and_refuses_broken_file
     assert_eq!(report["archive"]["archive_sha256"], sha256_hex(&fs_err::read(&archive).unwrap()).as_str());
 
     let sidecar = project.tmp.path().join("wheelhouse.tgz.sha256");
-    fs_err::write(&sidecar, format!("{}  wheelhouse.tgz\n", "0".repeat(64))).unwrap();
+    fs_err::write(&sidecar, sidecar_line(&"0".repeat(64), "wheelhouse.tgz")).unwrap();
     let report = json(&run_fails(&mut verify(&archive, &["--no-install-check"])));
     assert_eq!(report["archive"]["sidecar"], "mismatch");
     assert_eq!(report["problems"][0]["expected"], "0".repeat(64));
@@ -242,7 +230,7 @@ open(out, "wb").write(gzip.compress(bytes(data)))
 
 #[test]
 fn unpack_refuses_malicious_archives_naming_the_entry_and_changes_nothing() {
-    let project = project_with_wheelhouse("purelib\n");
+    let project = Project::with_wheelhouse("purelib\n", &TWO_TARGETS);
     let before = project.snapshot();
     for (kind, expected) in [
         ("dotdot", "`wheelhouse/../escape.txt` has a `..` component"),
@@ -267,11 +255,11 @@ fn unpack_refuses_malicious_archives_naming_the_entry_and_changes_nothing() {
 
 #[test]
 fn unpack_swaps_in_a_verified_wheelhouse_and_a_killed_unpack_changes_nothing() {
-    let source = project_with_wheelhouse("purelib\ncompiled\nbigpayload\n");
+    let source = Project::with_wheelhouse("purelib\ncompiled\nbigpayload\n", &TWO_TARGETS);
     let archive = source.tmp.path().join("wheelhouse.tgz");
     pack(&source, &source.wheelhouse(), &archive);
 
-    let target = project_with_wheelhouse("speedup\n");
+    let target = Project::with_wheelhouse("speedup\n", &TWO_TARGETS);
     let before = target.snapshot();
     // Feed the archive through a FIFO and stop half way: the unpack is then mid-extraction.
     let fifo = target.tmp.path().join("incoming.tgz");
@@ -308,7 +296,7 @@ fn unpack_swaps_in_a_verified_wheelhouse_and_a_killed_unpack_changes_nothing() {
 
 #[test]
 fn a_killed_pack_leaves_the_previous_archive_intact() {
-    let project = project_with_wheelhouse("purelib\n");
+    let project = Project::with_wheelhouse("purelib\n", &TWO_TARGETS);
     let archive = project.root().join("wheelhouse.tgz");
     pack(&project, &project.wheelhouse(), &archive);
     let before = (fs_err::read(&archive).unwrap(), fs_err::read(project.root().join("wheelhouse.tgz.sha256")).unwrap());
@@ -325,15 +313,8 @@ fn a_killed_pack_leaves_the_previous_archive_intact() {
     }));
     let text = format!("{}\n", serde_json::to_string_pretty(&manifest).unwrap());
     fs_err::write(&manifest_path, &text).unwrap();
-    let mut sums: Vec<String> = manifest["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|entry| format!("{}  {}\n", entry["sha256"].as_str().unwrap(), entry["filename"].as_str().unwrap()))
-        .collect();
-    sums.push(format!("{}  manifest.json\n", sha256_hex(text.as_bytes())));
-    sums.sort_by(|left, right| left[66..].cmp(&right[66..]));
-    fs_err::write(project.wheelhouse().join("SHA256SUMS"), sums.concat()).unwrap();
+    let sums = Manifest::from_json(&text).unwrap().sha256sums(&sha256_hex(text.as_bytes()));
+    fs_err::write(project.wheelhouse().join("SHA256SUMS"), sums).unwrap();
 
     let mut command = project.xtask();
     command.args(["pack-wheelhouse", "--output"]).arg(&archive);

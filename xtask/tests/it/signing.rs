@@ -4,17 +4,9 @@
 use std::{path::Path, process::Command};
 
 use crate::support::{
-    project::{stderr, stdout, Project},
+    project::{stderr, stdout, Project, ONE_TARGET},
     run_fails, run_ok,
 };
-
-fn project_with_wheelhouse() -> Project {
-    let project = Project::new();
-    project.write("requirements.txt", "purelib\n");
-    let url = project.index.file_index_url();
-    project.create(&["--index-url", url.as_str(), "--no-build-tools", "--platform", "linux/amd64", "--python", "3.11"]);
-    project
-}
 
 /// A GnuPG home with one new key; returns its fingerprint and a keyring file of its public key.
 fn gpg_key(home: &Path, name: &str) -> (String, std::path::PathBuf) {
@@ -43,14 +35,12 @@ fn gpg_key(home: &Path, name: &str) -> (String, std::path::PathBuf) {
 }
 
 fn verify(project: &Project, extra: &[&str]) -> Command {
-    let mut command = project.xtask();
-    command.args(["verify-wheelhouse", "--no-install-check"]).args(extra);
-    command
+    project.command(&[&["verify-wheelhouse", "--no-install-check"][..], extra].concat())
 }
 
 #[test]
 fn gpg_signatures_are_checked_on_the_directory_and_the_archive() {
-    let project = project_with_wheelhouse();
+    let project = Project::with_wheelhouse("purelib\n", &ONE_TARGET);
     let home = project.tmp.path().join("gnupg");
     let (fingerprint, keyring) = gpg_key(&home, "signer");
     let (_, other_keyring) = gpg_key(&project.tmp.path().join("other-gnupg"), "stranger");
@@ -104,7 +94,7 @@ fn gpg_signatures_are_checked_on_the_directory_and_the_archive() {
 
 #[test]
 fn ssh_signatures_need_the_right_identity() {
-    let project = project_with_wheelhouse();
+    let project = Project::with_wheelhouse("purelib\n", &ONE_TARGET);
     let key = project.tmp.path().join("id_ed25519");
     run_ok(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", "ci", "-f"]).arg(&key));
     let public = fs_err::read_to_string(key.with_extension("pub")).unwrap();

@@ -1,7 +1,7 @@
 //! `status` and `--metrics-file`: what a person and a monitoring system read of a wheelhouse.
 
 use crate::support::{
-    project::{stdout, Project},
+    project::{stdout, Project, ONE_TARGET},
     run_fails, run_ok,
 };
 
@@ -37,19 +37,16 @@ fn metrics(path: &std::path::Path) -> std::collections::BTreeMap<String, f64> {
 }
 
 fn status(project: &Project) -> serde_json::Value {
-    let mut command = project.xtask();
-    serde_json::from_str(&stdout(&run_ok(command.args(["status", "--json"])))).unwrap()
+    serde_json::from_str(&stdout(&run_ok(&mut project.command(&["status", "--json"])))).unwrap()
 }
 
 #[test]
 fn status_follows_locks_archive_sbom_and_staleness_and_metrics_parse() {
     let project = Project::new();
     project.write("requirements.txt", "purelib\n");
-    let url = project.index.file_index_url();
     let metrics_path = project.tmp.path().join("create.prom");
     let metrics_flag = metrics_path.display().to_string();
-    let create = ["--index-url", url.as_str(), "--no-build-tools", "--platform", "linux/amd64", "--python", "3.11"];
-    project.create(&[&create[..], &["--metrics-file", &metrics_flag]].concat());
+    project.create_from_file_index(&[&ONE_TARGET[..], &["--metrics-file", &metrics_flag]].concat());
     let created = metrics(&metrics_path);
     assert_eq!(created["xtask_wheelhouse_files"], 3.0);
     assert_eq!(created["xtask_downloaded_files"], 3.0);
@@ -78,7 +75,7 @@ fn status_follows_locks_archive_sbom_and_staleness_and_metrics_parse() {
     let changed = status(&project);
     assert_eq!(changed["stale"], true);
     assert_eq!(changed["stale_reasons"][0], "requirements.txt changed since the wheelhouse was made");
-    project.create(&create);
+    project.create_from_file_index(&ONE_TARGET);
     let remade = status(&project);
     assert_eq!(remade["stale"], false);
     assert_eq!(remade["locks"][0]["state"], "stale");

@@ -2,32 +2,17 @@
 
 use std::process::Command;
 
+use xtask::model::digest::sha256_hex;
+
 use crate::support::{
-    project::{stderr, stdout, Project},
+    project::{stderr, stdout, Project, FOUR_TARGETS},
     run_fails, run_ok, Server, ServerOptions,
 };
 
-const FOUR_TARGETS: [&str; 8] =
-    ["--platform", "linux/amd64", "--platform", "linux/arm64", "--python", "3.11", "--python", "3.12"];
-
-fn project_with_wheelhouse(requirements: &str) -> Project {
-    let project = Project::new();
-    project.write("requirements.txt", requirements);
-    let url = project.index.file_index_url();
-    project.create(&[&["--index-url", url.as_str(), "--no-build-tools"][..], &FOUR_TARGETS].concat());
-    project
-}
-
-fn xtask(project: &Project, args: &[&str]) -> Command {
-    let mut command = project.xtask();
-    command.args(args);
-    command
-}
-
 #[test]
 fn the_lock_installs_with_require_hashes_on_every_target_and_a_tampered_wheel_is_refused() {
-    let project = project_with_wheelhouse("purelib\ncompiled\nwithextra[fast]\n");
-    run_ok(&mut xtask(&project, &["lock"]));
+    let project = Project::with_wheelhouse("purelib\ncompiled\nwithextra[fast]\n", &FOUR_TARGETS);
+    run_ok(&mut project.command(&["lock"]));
     let lock = fs_err::read_to_string(project.root().join("requirements.lock.txt")).unwrap();
     let sha = |file: &str| project.index.sha256_of(file);
     for expected in [
@@ -41,11 +26,10 @@ fn the_lock_installs_with_require_hashes_on_every_target_and_a_tampered_wheel_is
     ] {
         assert!(lock.contains(&expected), "missing {expected:?} in\n{lock}");
     }
-    run_ok(&mut xtask(&project, &["lock", "--check"]));
+    run_ok(&mut project.command(&["lock", "--check"]));
 
     // Offline, for every target, pip in hash-checking mode accepts the lock.
-    let mut verify = xtask(&project, &["verify-wheelhouse", "--json", "-r", "requirements.lock.txt"]);
-    verify.arg("--python-interpreter").arg(crate::support::python());
+    let mut verify = project.command_with_test_python(&["verify-wheelhouse", "--json", "-r", "requirements.lock.txt"]);
     let report: serde_json::Value = serde_json::from_str(&stdout(&run_ok(&mut verify))).unwrap();
     let checks = report["install_checks"].as_array().unwrap();
     assert_eq!(checks.len(), 4);
@@ -78,13 +62,13 @@ fn the_lock_installs_with_require_hashes_on_every_target_and_a_tampered_wheel_is
     let text = format!("{}{}", stdout(&refused), stderr(&refused));
     assert!(text.contains("DO NOT MATCH THE HASHES"), "{text}");
     assert!(text.contains(&sha("purelib-1.0-py3-none-any.whl")), "{text}");
-    assert!(text.contains(&crate::support::index::sha256_hex(&bytes)), "{text}");
+    assert!(text.contains(&sha256_hex(&bytes)), "{text}");
 
     // sha512 works too; a stale lock fails the check with a diff and the command to run.
-    run_ok(&mut xtask(&project, &["lock", "--algorithm", "sha512"]));
+    run_ok(&mut project.command(&["lock", "--algorithm", "sha512"]));
     let lock512 = fs_err::read_to_string(project.root().join("requirements.lock.txt")).unwrap();
     assert!(lock512.contains("--hash=sha512:") && !lock512.contains("--hash=sha256:"), "{lock512}");
-    let stale = stderr(&run_fails(&mut xtask(&project, &["lock", "--check"])));
+    let stale = stderr(&run_fails(&mut project.command(&["lock", "--check"])));
     assert!(stale.contains("requirements.lock.txt is stale"), "{stale}");
     assert!(stale.contains("-    --hash=sha512:") && stale.contains("hint: cargo xtask lock"), "{stale}");
 }
@@ -95,11 +79,7 @@ fn hashes_prints_every_file_of_exact_pins_for_the_targets() {
     let server = Server::start(project.index.root(), ServerOptions::default());
     let targets =
         ["--index-url", &server.url(), "--platform", "linux/amd64", "--platform", "linux/arm64", "--python", "3.11"];
-    let hashes = |extra: &[&str]| {
-        let mut command = xtask(&project, &[&["hashes"][..], extra, &targets].concat());
-        command.arg("--python-interpreter").arg(crate::support::python());
-        command
-    };
+    let hashes = |extra: &[&str]| project.command_with_test_python(&[&["hashes"][..], extra, &targets].concat());
     let sha = |file: &str| project.index.sha256_of(file);
     let text = stdout(&run_ok(&mut hashes(&["compiled==2.0", "purelib==1.0"])));
     let mut compiled = [
@@ -134,11 +114,11 @@ fn hashes_prints_every_file_of_exact_pins_for_the_targets() {
 
 #[test]
 fn the_sbom_is_valid_cyclonedx_and_the_same_bytes_twice() {
-    let project = project_with_wheelhouse("purelib\nwithextra[fast]\n");
-    run_ok(&mut xtask(&project, &["sbom"]));
+    let project = Project::with_wheelhouse("purelib\nwithextra[fast]\n", &FOUR_TARGETS);
+    run_ok(&mut project.command(&["sbom"]));
     let path = project.wheelhouse().join("sbom.cdx.json");
     let first = fs_err::read(&path).unwrap();
-    run_ok(&mut xtask(&project, &["sbom"]));
+    run_ok(&mut project.command(&["sbom"]));
     assert_eq!(first, fs_err::read(&path).unwrap(), "two SBOMs of one wheelhouse differ");
     let bom: serde_json::Value = serde_json::from_slice(&first).unwrap();
     assert_eq!(bom["specVersion"], "1.6");
@@ -171,12 +151,12 @@ fn the_sbom_is_valid_cyclonedx_and_the_same_bytes_twice() {
         ])
     );
     // SOURCE_DATE_EPOCH gives a timestamp; the SBOM is a reserved name, so the wheelhouse still verifies.
-    let mut dated = xtask(&project, &["sbom", "--output", "dated.cdx.json"]);
+    let mut dated = project.command(&["sbom", "--output", "dated.cdx.json"]);
     run_ok(dated.env("SOURCE_DATE_EPOCH", "1700000000"));
     let dated: serde_json::Value =
         serde_json::from_slice(&fs_err::read(project.root().join("dated.cdx.json")).unwrap()).unwrap();
     assert_eq!(dated["metadata"]["timestamp"], "2023-11-14T22:13:20Z");
-    run_ok(&mut xtask(&project, &["verify-wheelhouse", "--no-install-check"]));
+    run_ok(&mut project.command(&["verify-wheelhouse", "--no-install-check"]));
 
     // CycloneDX's own validator, against the official 1.6 schema (.ci/run provides it).
     let Some(validator) = std::env::var_os("XTASK_CYCLONEDX_PYTHON") else {

@@ -10,6 +10,7 @@ use std::io::{Cursor, Write as _};
 
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
+use xtask::model::wheel_name::normalize;
 
 /// The tag of a pure-Python wheel.
 pub const PURE_TAG: &str = "py3-none-any";
@@ -160,25 +161,8 @@ impl SdistSpec {
     }
 }
 
-/// PEP 503 normalization: lowercase, runs of `-`, `_`, `.` become one `-`.
-pub fn normalize(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut in_separator_run = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !in_separator_run {
-                out.push('-');
-            }
-            in_separator_run = true;
-        } else {
-            out.extend(c.to_lowercase());
-            in_separator_run = false;
-        }
-    }
-    out
-}
-
-/// Name as it appears in wheel/sdist file names and `.dist-info`: normalized, `-` → `_`.
+/// Name as it appears in wheel/sdist file names and `.dist-info`: PEP 503 normalized by the
+/// tool's own [`normalize`], then `-` → `_`.
 pub fn wheel_name(name: &str) -> String {
     normalize(name).replace('-', "_")
 }

@@ -8,9 +8,9 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+use xtask::model::{digest::sha256_hex, wheel_name::normalize};
 
-use super::archives::{build_sdist, build_wheel, normalize, SdistSpec, WheelSpec};
+use super::archives::{build_sdist, build_wheel, SdistSpec, WheelSpec};
 
 /// What the index knows about one file in `files/`.
 #[derive(Clone, Debug)]
@@ -210,16 +210,6 @@ pub fn standard_wheels() -> Vec<WheelSpec> {
 /// The sdists [`TestIndex::build`] writes.
 pub fn standard_sdists() -> Vec<SdistSpec> {
     vec![SdistSpec::pure("sdistonly", "1.0"), SdistSpec::with_wheel_tag("nativesdist", "1.0", NATIVE_SDIST_TAG)]
-}
-
-/// Hex sha256 of some bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
-        let _ = write!(hex, "{byte:02x}");
-    }
-    hex
 }
 
 /// `file:///...` URL of a directory, with a trailing slash (pip then reads its `index.html`).

@@ -1,4 +1,5 @@
-//! A throwaway Python project beside a synthetic index, and the real `xtask` binary run on it.
+//! The shared test context: a throwaway Python project beside a synthetic index, the real `xtask`
+//! binary run on it, and the target sets the tests make wheelhouses for.
 
 use std::{
     path::{Path, PathBuf},
@@ -6,6 +7,17 @@ use std::{
 };
 
 use super::{run_fails, run_ok, scrub_env, tempdir, TestIndex};
+
+/// linux/amd64 and linux/arm64 on Python 3.11 and 3.12: every marker of the standard index
+/// (`platform_machine`, `python_version`) then picks a different set on some target.
+pub const FOUR_TARGETS: [&str; 8] =
+    ["--platform", "linux/amd64", "--platform", "linux/arm64", "--python", "3.11", "--python", "3.12"];
+
+/// linux/amd64 and linux/arm64 on Python 3.11: two targets, for half the pip runs of four.
+pub const TWO_TARGETS: [&str; 6] = ["--platform", "linux/amd64", "--platform", "linux/arm64", "--python", "3.11"];
+
+/// linux/amd64 on Python 3.11: for tests about what is done with a wheelhouse, not what is in it.
+pub const ONE_TARGET: [&str; 4] = ["--platform", "linux/amd64", "--python", "3.11"];
 
 pub struct Project {
     pub tmp: tempfile::TempDir,
@@ -18,6 +30,15 @@ impl Project {
         let index = TestIndex::build(&tmp.path().join("index"));
         fs_err::create_dir_all(tmp.path().join("project")).unwrap();
         Project { tmp, index }
+    }
+
+    /// A project whose `requirements.txt` holds `requirements`, with its wheelhouse already made
+    /// for `targets` (one of the target sets above) by [`Project::create_from_file_index`].
+    pub fn with_wheelhouse(requirements: &str, targets: &[&str]) -> Project {
+        let project = Project::new();
+        project.write("requirements.txt", requirements);
+        project.create_from_file_index(targets);
+        project
     }
 
     pub fn root(&self) -> PathBuf {
@@ -48,10 +69,26 @@ impl Project {
         command
     }
 
+    /// [`Project::xtask`] with `args`: the subcommand and its flags.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = self.xtask();
+        command.args(args);
+        command
+    }
+
+    /// [`Project::command`] followed by `--python-interpreter` and the test interpreter, for the
+    /// subcommands that run pip: otherwise they would run the `python3` on PATH, not the
+    /// `XTASK_TEST_PYTHON` the other tests use.
+    pub fn command_with_test_python(&self, args: &[&str]) -> Command {
+        let mut command = self.command(args);
+        command.arg("--python-interpreter").arg(super::python());
+        command
+    }
+
     /// `create-wheelhouse` with the test interpreter and `extra` flags.
     pub fn create_command(&self, extra: &[&str]) -> Command {
-        let mut command = self.xtask();
-        command.arg("create-wheelhouse").arg("--python-interpreter").arg(super::python()).args(extra);
+        let mut command = self.command_with_test_python(&["create-wheelhouse"]);
+        command.args(extra);
         command
     }
 
@@ -61,6 +98,14 @@ impl Project {
 
     pub fn create_fails(&self, extra: &[&str]) -> Output {
         run_fails(&mut self.create_command(extra))
+    }
+
+    /// `create-wheelhouse` from the index as a `file://` URL (no server to start), then `extra`:
+    /// usually a target set. `--no-build-tools` keeps pip, setuptools and wheel out, so the
+    /// wheelhouse holds only what the requirements pull in and the tests can count its files.
+    pub fn create_from_file_index(&self, extra: &[&str]) -> Output {
+        let url = self.index.file_index_url();
+        self.create(&[&["--index-url", url.as_str(), "--no-build-tools"][..], extra].concat())
     }
 
     pub fn manifest(&self) -> serde_json::Value {

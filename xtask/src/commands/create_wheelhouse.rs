@@ -53,6 +53,8 @@ pub struct Outcome {
     pub resolved: usize,
     pub resolutions_reused: usize,
     pub downloaded: Vec<String>,
+    /// Wheels built here from sdists (`--build-sdists`), not downloaded.
+    pub built_from_sdists: Vec<String>,
     pub reused: usize,
     pub removed: Vec<String>,
     pub seconds: f64,
@@ -149,6 +151,7 @@ fn up_to_date(plan: &Plan, manifest: &Manifest) -> Outcome {
         resolved: 0,
         resolutions_reused: manifest.resolutions.len(),
         downloaded: Vec::new(),
+        built_from_sdists: Vec::new(),
         reused: manifest.files.len(),
         removed: Vec::new(),
         seconds: 0.0,
@@ -217,6 +220,7 @@ fn update(plan: &Plan, previous: Option<&Manifest>, refresh: bool) -> Result<Out
     let mut batches: BTreeMap<usize, Vec<&Pin>> = BTreeMap::new();
     let mut reused_files = 0;
     let mut downloaded = Vec::new();
+    let mut built_from_sdists = Vec::new();
     for (filename, need) in &needed {
         let old_path = plan.wheelhouse.join(filename);
         let old_entry = previous.and_then(|previous| previous.file(filename));
@@ -231,14 +235,14 @@ fn update(plan: &Plan, previous: Option<&Manifest>, refresh: bool) -> Result<Out
             reused_files += 1;
         } else if let Some(built) = Some(builder.dir.join(filename)).filter(|path| path.is_file()) {
             fs_err::rename(built, &staged)?;
-            downloaded.push(filename.clone());
+            built_from_sdists.push(filename.clone());
         } else {
             batches.entry(need.first_target).or_default().push(&need.pin);
             downloaded.push(filename.clone());
         }
     }
     let batches: Vec<fetch::DownloadBatch<'_>> =
-        batches.into_iter().map(|(target, pins)| fetch::DownloadBatch { target, pins }).collect();
+        batches.into_iter().flat_map(|(target, pins)| fetch::batches_for_target(target, pins)).collect();
     if !batches.is_empty() {
         fetch::download_all(plan, &batches, &staging.dir)?;
     }
@@ -246,7 +250,8 @@ fn update(plan: &Plan, previous: Option<&Manifest>, refresh: bool) -> Result<Out
         fs_err::remove_dir_all(&builder.dir)?;
     }
 
-    let files = file_entries(&staging.dir, &needed, &downloaded)?;
+    let new_files: Vec<String> = downloaded.iter().chain(&built_from_sdists).cloned().collect();
+    let files = file_entries(&staging.dir, &needed, &new_files)?;
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         tool: ToolInfo {
@@ -293,16 +298,21 @@ fn update(plan: &Plan, previous: Option<&Manifest>, refresh: bool) -> Result<Out
         resolved: n_resolved,
         resolutions_reused: n_reused_resolutions,
         downloaded,
+        built_from_sdists,
         reused: reused_files,
         removed,
         seconds: 0.0,
     };
     ui::say(&format!(
-        "wrote {}: {} files ({}), {} downloaded, {} reused, {} removed; {} targets",
+        "wrote {}: {} files ({}), {} downloaded, {}{} reused, {} removed; {} targets",
         display(plan, &plan.wheelhouse),
         outcome.n_files,
         human_bytes(outcome.n_bytes),
         outcome.downloaded.len(),
+        match outcome.built_from_sdists.len() {
+            0 => String::new(),
+            built => format!("{built} built from sdists, "),
+        },
         outcome.reused,
         outcome.removed.len(),
         outcome.targets.len()

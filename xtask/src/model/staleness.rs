@@ -64,7 +64,7 @@ impl fmt::Display for Stale {
             Stale::NotInWheelhouse { path } => write!(formatter, "{path} is not in the wheelhouse"),
             Stale::Targets { wanted, have } => write!(
                 formatter,
-                "wheelhouse.toml asks for targets {} but the wheelhouse has {}",
+                "the targets asked for are {}, but the wheelhouse has {}",
                 wanted.join(", "),
                 have.join(", ")
             ),
@@ -192,6 +192,6 @@ mod tests {
     fn other_targets_are_named_both_ways() {
         let current = Current { requirements: vec![], targets: Some(vec!["linux-amd64-cp312-glibc_2_28".to_owned()]) };
         let reasons: Vec<String> = stale(&manifest(vec![]), &current).iter().map(ToString::to_string).collect();
-        assert_eq!(reasons, ["wheelhouse.toml asks for targets linux-amd64-cp312-glibc_2_28 but the wheelhouse has "]);
+        assert_eq!(reasons, ["the targets asked for are linux-amd64-cp312-glibc_2_28, but the wheelhouse has "]);
     }
 }

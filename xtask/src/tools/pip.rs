@@ -24,6 +24,13 @@ pub const MAX_PIP_MAJOR: u64 = 27;
 /// before pip is imported (pip binds `default_environment` at import time in places), then hands
 /// over to pip's own `main`. The report's `environment` then shows the target, which
 /// `resolution::parse_report` checks.
+///
+/// It also hands the target's Python version to the resolver's Requires-Python check. pip's
+/// `install` passes `--python-version` to the resolver only from 24.2 on; before, the check used
+/// the interpreter running pip, so a target newer than the host silently got older releases (or
+/// none), and an older one got releases it cannot run. Filling `py_version_info` where pip left it
+/// out makes every supported pip (23.0 to 26.x) judge Requires-Python for the target; where pip
+/// already passes it, nothing changes.
 const MARKER_SHIM: &str = r#"
 import json, sys
 target = json.loads(sys.argv[1])
@@ -34,6 +41,14 @@ def target_environment():
     environment.update(target)
     return environment
 markers.default_environment = target_environment
+target_version_info = tuple(int(part) for part in target["python_full_version"].split("."))
+from pip._internal.cli import req_command
+pip_make_resolver = req_command.RequirementCommand.make_resolver.__func__
+def make_resolver(cls, *args, **kwargs):
+    if kwargs.get("py_version_info") is None:
+        kwargs["py_version_info"] = target_version_info
+    return pip_make_resolver(cls, *args, **kwargs)
+req_command.RequirementCommand.make_resolver = classmethod(make_resolver)
 from pip._internal.cli.main import main
 sys.argv = ["pip"] + sys.argv[2:]
 sys.exit(main())
@@ -105,8 +120,13 @@ impl Inputs<'_> {
 #[derive(Debug, thiserror::Error)]
 pub enum PipFailure {
     /// pip found no distribution it may use: no wheel for the target, or no such version.
+    /// `requirement` is plain (`name==1.0`), without the markers or origin pip prints after it.
     #[error("pip found no distribution of `{requirement}` it may use")]
     NoMatchingDistribution { requirement: String, output: String },
+    /// No set of versions satisfies every requirement; `dependencies` are the requirements pip
+    /// names as the cause (`depends on ...`), plain.
+    #[error("pip found no set of versions that satisfies every requirement\n{output}")]
+    ResolutionImpossible { dependencies: Vec<String>, output: String },
     #[error("pip failed (exit code {code})\n{output}")]
     Other { code: i32, output: String },
 }
@@ -156,7 +176,36 @@ impl Python {
         inputs: &Inputs<'_>,
         index: &IndexOptions,
         scratch: &Path,
-    ) -> std::result::Result<String, anyhow::Error> {
+    ) -> Result<String> {
+        self.dry_run(sh, target, inputs, index, scratch, &[])
+    }
+
+    /// Whether pip finds a distribution of `requirement` alone (no dependencies) that the target
+    /// can install: `false` when it finds none, which for `--only-binary=:all:` means no wheel.
+    pub fn has_wheel(
+        &self,
+        sh: &Shell,
+        target: &Target,
+        requirement: &str,
+        index: &IndexOptions,
+        scratch: &Path,
+    ) -> Result<bool> {
+        match self.dry_run(sh, target, &Inputs::Packages(&[requirement]), index, scratch, &["--no-deps"]) {
+            Ok(_) => Ok(true),
+            Err(error) if matches!(error.downcast_ref(), Some(PipFailure::NoMatchingDistribution { .. })) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    fn dry_run(
+        &self,
+        sh: &Shell,
+        target: &Target,
+        inputs: &Inputs<'_>,
+        index: &IndexOptions,
+        scratch: &Path,
+        extra_args: &[&str],
+    ) -> Result<String> {
         let report = scratch.join("report.json");
         let install_target = scratch.join("target");
         let markers: BTreeMap<_, _> = target.marker_environment();
@@ -169,7 +218,8 @@ impl Python {
         let command = cmd!(
             sh,
             "{python} -c {MARKER_SHIM} {markers} install --dry-run --ignore-installed --report {report}
-                --target {install_target} {platform_args...} {quiet...} {index_args...} {input_args...}"
+                --target {install_target} {platform_args...} {quiet...} {index_args...} {extra_args...}
+                {input_args...}"
         );
         run_pip(command.envs(index.environment()))?;
         fs_err::read_to_string(&report).context("pip wrote no report")
@@ -253,6 +303,9 @@ fn run_pip(command: xshell::Cmd<'_>) -> std::result::Result<(), PipFailure> {
     if let Some(requirement) = no_matching_distribution(&text) {
         return Err(PipFailure::NoMatchingDistribution { requirement, output: text });
     }
+    if text.contains("ResolutionImpossible") {
+        return Err(PipFailure::ResolutionImpossible { dependencies: conflict_causes(&text), output: text });
+    }
     Err(PipFailure::Other { code: output.status.code().unwrap_or(-1), output: last_lines(&text, 40) })
 }
 
@@ -260,8 +313,40 @@ fn run_pip(command: xshell::Cmd<'_>) -> std::result::Result<(), PipFailure> {
 fn no_matching_distribution(output: &str) -> Option<String> {
     output.lines().find_map(|line| {
         let requirement = line.split("No matching distribution found for ").nth(1)?;
-        Some(requirement.trim().to_owned())
+        Some(plain_requirement(requirement))
     })
+}
+
+/// pip's text for a requirement as a requirement pip accepts again: `psycopg-c==3.3.4` from
+/// `psycopg-c==3.3.4; implementation_name != "pypy" and extra == "c"` (pip 23) or
+/// `psycopg-c==3.3.4 (from psycopg[c])` (pip 26).
+pub fn plain_requirement(text: &str) -> String {
+    let without_origin = text.split(" (from ").next().unwrap_or(text);
+    without_origin.split(';').next().unwrap_or(without_origin).trim().to_owned()
+}
+
+/// The requirements under pip's `The conflict is caused by:` (`parent 1.0 depends on REQ`), plain
+/// and without repeats.
+fn conflict_causes(output: &str) -> Vec<String> {
+    let mut causes: Vec<String> = Vec::new();
+    for line in output.lines() {
+        let Some(requirement) = line.split(" depends on ").nth(1) else { continue };
+        let requirement = plain_requirement(requirement);
+        if !requirement.is_empty() && !causes.contains(&requirement) {
+            causes.push(requirement);
+        }
+    }
+    causes
+}
+
+/// The versions pip skipped because their Requires-Python excludes the target, as pip logs them
+/// (`6.0 Requires-Python >=3.12`).
+pub fn requires_python_skipped(output: &str) -> Vec<String> {
+    output
+        .lines()
+        .find_map(|line| line.split("Ignored the following versions that require a different python version: ").nth(1))
+        .map(|list| list.split("; ").map(|entry| entry.trim().to_owned()).filter(|entry| !entry.is_empty()).collect())
+        .unwrap_or_default()
 }
 
 /// A file whose bytes did not match a `--hash` pin, as pip reports it.
@@ -344,6 +429,26 @@ mod tests {
                 actual: "7bc5".to_owned()
             }]
         );
+    }
+
+    #[test]
+    fn requirements_pip_prints_come_back_plain() {
+        assert_eq!(
+            plain_requirement("psycopg-c==3.3.4; implementation_name != \"pypy\" and extra == \"c\""),
+            "psycopg-c==3.3.4"
+        );
+        assert_eq!(plain_requirement("psycopg-c==3.3.4 (from psycopg[c])"), "psycopg-c==3.3.4");
+        let output = "ERROR: No matching distribution found for psycopg-c==3.3.4 (from psycopg[c])\n";
+        assert_eq!(no_matching_distribution(output).as_deref(), Some("psycopg-c==3.3.4"));
+    }
+
+    #[test]
+    fn reads_the_causes_of_a_conflict_and_the_versions_skipped_for_requires_python() {
+        let output = "ERROR: Cannot install viaconflict==1.0 and viaconflict==1.1 because these package versions have conflicting dependencies.\n\nThe conflict is caused by:\n    viaconflict 1.1 depends on sdistdep>=1.0\n    viaconflict 1.0 depends on sdistdep>=1.0; python_version >= \"3\"\n    The user requested six\n\nTo fix this you could try to:\nERROR: ResolutionImpossible: for help visit the docs\n";
+        assert_eq!(conflict_causes(output), ["sdistdep>=1.0"]);
+        let skipped = "INFO: pip is looking...\nERROR: Ignored the following versions that require a different python version: 2.0 Requires-Python >=3.12; 2.1 Requires-Python >=3.12\nERROR: Could not find\n";
+        assert_eq!(requires_python_skipped(skipped), ["2.0 Requires-Python >=3.12", "2.1 Requires-Python >=3.12"]);
+        assert!(requires_python_skipped("nothing").is_empty());
     }
 
     #[test]

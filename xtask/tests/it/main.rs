@@ -1,5 +1,6 @@
 mod bundle;
 mod containers;
+mod correctness;
 mod create_wheelhouse;
 mod dist;
 mod fixture_index;

@@ -12,13 +12,14 @@ use anyhow::{anyhow, bail, Context, Result};
 use xshell::Shell;
 
 use xtask::{
+    model::target::Target,
     model::{
         manifest::BUILD_TOOLS,
         resolution::{parse_report, Pin},
         wheel_name::DistributionName,
     },
     parallel,
-    tools::pip::{hash_mismatches, Inputs, PipFailure},
+    tools::pip::{hash_mismatches, requires_python_skipped, IndexOptions, Inputs, PipFailure},
     ui::{self, Step},
 };
 
@@ -41,6 +42,11 @@ pub struct SdistBuilder {
 impl SdistBuilder {
     pub fn new(dir: PathBuf) -> SdistBuilder {
         SdistBuilder { dir, built: Mutex::new(BTreeMap::new()) }
+    }
+
+    /// Whether a build of `requirement` was made (or tried) in this run.
+    fn has_built(&self, requirement: &str) -> bool {
+        self.built.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).contains_key(requirement)
     }
 
     /// Builds `requirement` with `pip wheel` (on the host) and keeps the wheel only if it is pure
@@ -147,6 +153,19 @@ fn resolve_one(sh: &Shell, plan: &Plan, job: &Job, builder: &SdistBuilder) -> Re
                 }
                 requirement.clone()
             }
+            Some(PipFailure::ResolutionImpossible { dependencies, output }) => {
+                // An sdist-only package inside a conflict: pip backtracked through every version
+                // of its parent and reports the conflict, not the missing wheel. Find it.
+                let without_wheel = if plan.build_sdists && builds < MAX_SDIST_BUILDS_PER_JOB {
+                    first_without_wheel(sh, plan, target, dependencies, &index, builder)?
+                } else {
+                    None
+                };
+                match without_wheel {
+                    Some(requirement) => requirement,
+                    None => return Err(conflict_error(&context(), dependencies, output, plan, sh, target, &index)),
+                }
+            }
             Some(PipFailure::Other { output, .. }) if output.contains("DO NOT MATCH THE HASHES") => {
                 return Err(hash_mismatch_error(&context(), &job.group, output));
             }
@@ -155,6 +174,67 @@ fn resolve_one(sh: &Shell, plan: &Plan, job: &Job, builder: &SdistBuilder) -> Re
         builder.build(sh, plan, &requirement, job).with_context(context)?;
         builds += 1;
     }
+}
+
+/// The first of the conflict's requirements that the target has no wheel of (and that has not
+/// been built already), probed one by one.
+fn first_without_wheel(
+    sh: &Shell,
+    plan: &Plan,
+    target: &Target,
+    dependencies: &[String],
+    index: &IndexOptions,
+    builder: &SdistBuilder,
+) -> Result<Option<String>> {
+    for requirement in dependencies {
+        if builder.has_built(requirement) {
+            continue;
+        }
+        let scratch = tempfile::Builder::new().prefix("probe-").tempdir()?;
+        if !plan.python.has_wheel(sh, target, requirement, index, scratch.path())? {
+            return Ok(Some(requirement.clone()));
+        }
+    }
+    Ok(None)
+}
+
+fn conflict_error(
+    context: &str,
+    dependencies: &[String],
+    output: &str,
+    plan: &Plan,
+    sh: &Shell,
+    target: &Target,
+    index: &IndexOptions,
+) -> anyhow::Error {
+    let mut message = format!(
+        "{context}: pip found no set of versions that satisfies every requirement (the conflict: {})\n\npip said:\n{}",
+        if dependencies.is_empty() { "see below".to_owned() } else { dependencies.join(", ") },
+        last_lines(output, 25)
+    );
+    if plan.build_sdists {
+        message.push_str("\nhint: every package of the conflict has a wheel for this target, or was built from its sdist already: loosen or align the pins named above");
+    } else {
+        // Only worth saying when it is true: probe the causes for one without a wheel.
+        let scratch = tempfile::Builder::new().prefix("probe-").tempdir().ok();
+        let sdist_only = scratch.and_then(|scratch| {
+            dependencies.iter().find(|requirement| {
+                matches!(plan.python.has_wheel(sh, target, requirement, index, scratch.path()), Ok(false))
+            })
+        });
+        match sdist_only {
+            Some(requirement) => message.push_str(&format!(
+                "\nhint: `{requirement}` has no wheel for {target}; if it is pure Python, --build-sdists builds one from its sdist"
+            )),
+            None => message.push_str("\nhint: loosen or align the pins named above"),
+        }
+    }
+    anyhow!(message)
+}
+
+fn last_lines(text: &str, count: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|line| !line.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(count)..].join("\n")
 }
 
 fn hash_mismatch_error(context: &str, group: &str, output: &str) -> anyhow::Error {
@@ -175,16 +255,28 @@ fn hash_mismatch_error(context: &str, group: &str, output: &str) -> anyhow::Erro
 fn no_wheel_error(requirement: &str, output: &str, job: &Job, plan: &Plan) -> anyhow::Error {
     let target = &plan.targets[job.target];
     // pip's line before says which versions it could use: `(from versions: none)`.
-    let versions = output
+    let versions: Vec<&str> = output
         .lines()
-        .find_map(|line| Some(line.split("(from versions: ").nth(1)?.trim_end_matches(')').to_owned()))
-        .unwrap_or_else(|| "unknown".to_owned());
-    let mut message = format!(
-        "no wheel of `{requirement}` for {target} (needed by {}); versions pip could use for this target: {versions}",
-        job.group
-    );
+        .find_map(|line| line.split("(from versions: ").nth(1))
+        .map(|list| list.trim_end().trim_end_matches(')').split(", ").filter(|version| *version != "none").collect())
+        .unwrap_or_default();
+    let skipped = requires_python_skipped(output);
+    let mut message =
+        format!("no wheel of `{requirement}` for {target} (needed by {}); {}", job.group, describe_versions(&versions));
+    if !skipped.is_empty() {
+        message.push_str(&format!(
+            "\n  excluded by Requires-Python (the target has Python {}): {}",
+            target.python.full(),
+            relevant_skips(requirement, &skipped).join(", ")
+        ));
+    }
     if plan.build_sdists {
         message.push_str("\nhint: --build-sdists was given, but building did not help: see above");
+    } else if !skipped.is_empty() {
+        message.push_str(
+            "\nhint: choose a version whose Requires-Python admits the target's Python, or target another Python \
+             (--python X.Y)",
+        );
     } else {
         message.push_str(
             "\nhint: check the name and the index; if the package is pure Python and published only as an sdist, \
@@ -194,10 +286,77 @@ fn no_wheel_error(requirement: &str, output: &str, job: &Job, plan: &Plan) -> an
     anyhow!(message)
 }
 
-/// One target's share of the downloads.
+/// `versions pip could use for this target: none`, or the count and the newest few final releases
+/// (pip lists every version, pre-releases included, oldest first: hundreds for a long-lived
+/// project).
+fn describe_versions(versions: &[&str]) -> String {
+    if versions.is_empty() {
+        return "versions pip could use for this target: none".to_owned();
+    }
+    let is_final = |version: &&str| !version.chars().any(|character| character.is_ascii_alphabetic());
+    let finals: Vec<&str> = versions.iter().copied().filter(is_final).collect();
+    let shown = if finals.is_empty() { nearest(versions, 5) } else { nearest(&finals, 5) };
+    if shown.len() == versions.len() {
+        format!("versions pip could use for this target: {}", shown.join(", "))
+    } else {
+        format!("pip could use {} versions for this target, the newest releases: {}", versions.len(), shown.join(", "))
+    }
+}
+
+/// Of pip's `VERSION Requires-Python SPEC` entries (sorted as text), the one of the pinned version
+/// when the requirement pins one, else the newest five by version.
+fn relevant_skips(requirement: &str, skipped: &[String]) -> Vec<String> {
+    let version_of = |entry: &String| entry.split_whitespace().next().unwrap_or_default().to_owned();
+    if let Some((_, pinned)) = requirement.split_once("==") {
+        let pinned = pinned.trim();
+        if let Some(entry) = skipped.iter().find(|entry| version_of(entry) == pinned) {
+            return vec![entry.clone()];
+        }
+    }
+    let mut by_version: Vec<&String> = skipped.iter().collect();
+    by_version.sort_by_key(|entry| version_key(&version_of(entry)));
+    nearest(&by_version, 5)
+}
+
+/// A sort key that orders release numbers as numbers (`2.9` before `2.10`).
+fn version_key(version: &str) -> Vec<(u64, String)> {
+    version
+        .split('.')
+        .map(|part| {
+            let digits: String = part.chars().take_while(char::is_ascii_digit).collect();
+            (digits.parse().unwrap_or(0), part[digits.len()..].to_owned())
+        })
+        .collect()
+}
+
+/// The last `count` of a list pip orders oldest first.
+fn nearest<T: AsRef<str>>(items: &[T], count: usize) -> Vec<String> {
+    items[items.len().saturating_sub(count)..].iter().map(|item| item.as_ref().to_owned()).collect()
+}
+
+/// One `pip download` call: pins for one target, no two of one package.
 pub struct DownloadBatch<'a> {
     pub target: usize,
+    /// Which of the target's batches this is (0 unless two jobs pin one package differently).
+    pub part: usize,
     pub pins: Vec<&'a Pin>,
+}
+
+/// A target's pins in as few batches as can be downloaded together. A wheelhouse holds files, not
+/// an environment: two requirements files may pin `packaging==24.2` and `packaging==25.0`, and
+/// both files belong in it. pip refuses two versions of one package in one call (even with
+/// `--no-deps`), so each version after the first of a package goes to a later batch.
+pub fn batches_for_target(target: usize, pins: Vec<&Pin>) -> Vec<DownloadBatch<'_>> {
+    let mut batches: Vec<DownloadBatch<'_>> = Vec::new();
+    for pin in pins {
+        let name = &pin.package.name;
+        let free = batches.iter().position(|batch| batch.pins.iter().all(|other| &other.package.name != name));
+        match free {
+            Some(index) => batches[index].pins.push(pin),
+            None => batches.push(DownloadBatch { target, part: batches.len(), pins: vec![pin] }),
+        }
+    }
+    batches
 }
 
 /// Downloads each batch with `pip download --no-deps` of exact pins into `<staging>/.download/`
@@ -208,7 +367,7 @@ pub fn download_all(plan: &Plan, batches: &[DownloadBatch<'_>], staging: &Path) 
     let started = Instant::now();
     let results = parallel::map(batches, plan.jobs, |sh, batch| {
         let target = &plan.targets[batch.target];
-        let work_dir = staging.join(".download").join(target.id());
+        let work_dir = staging.join(".download").join(format!("{}-{}", target.id(), batch.part));
         fs_err::create_dir_all(&work_dir)?;
         let pins_file = work_dir.with_extension("pins.txt");
         fs_err::write(&pins_file, pins_text(&batch.pins))?;
@@ -278,4 +437,68 @@ fn combine(mut errors: Vec<anyhow::Error>) -> anyhow::Error {
     let count = errors.len();
     let text: Vec<String> = errors.iter().map(|error| format!("{error:#}")).collect();
     anyhow!("{count} failures:\n\n{}", text.join("\n\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use xtask::model::manifest::ResolvedPackage;
+
+    use super::*;
+
+    fn pin(name: &str, version: &str) -> Pin {
+        Pin {
+            package: ResolvedPackage {
+                name: name.to_owned(),
+                version: version.to_owned(),
+                filename: format!("{name}-{version}-py3-none-any.whl"),
+                direct: true,
+                extras: vec![],
+                dependencies: vec![],
+                requires_dist: vec![],
+                url: String::new(),
+            },
+            sha256: None,
+            source_url: String::new(),
+            is_direct: false,
+        }
+    }
+
+    #[test]
+    fn long_version_lists_are_cut_to_the_newest_releases_and_counted() {
+        assert_eq!(describe_versions(&[]), "versions pip could use for this target: none");
+        assert_eq!(describe_versions(&["1.0", "1.1"]), "versions pip could use for this target: 1.0, 1.1");
+        let many: Vec<String> = (0..300).map(|minor| format!("1.{minor}")).chain(["2.0rc1".to_owned()]).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(
+            describe_versions(&many),
+            "pip could use 301 versions for this target, the newest releases: 1.295, 1.296, 1.297, 1.298, 1.299"
+        );
+    }
+
+    #[test]
+    fn requires_python_skips_name_the_pinned_version_or_the_newest() {
+        let skipped: Vec<String> =
+            ["2.10 Requires-Python ==3.10.*", "2.12 Requires-Python ==3.12.*", "2.9 Requires-Python ==3.9.*"]
+                .map(str::to_owned)
+                .to_vec();
+        assert_eq!(relevant_skips("pythonpinned==2.12", &skipped), ["2.12 Requires-Python ==3.12.*"]);
+        assert_eq!(
+            relevant_skips("pythonpinned>=2", &skipped),
+            ["2.9 Requires-Python ==3.9.*", "2.10 Requires-Python ==3.10.*", "2.12 Requires-Python ==3.12.*"]
+        );
+    }
+
+    #[test]
+    fn two_versions_of_one_package_go_to_separate_batches() {
+        let pins = [pin("packaging", "24.2"), pin("six", "1.16"), pin("packaging", "25.0"), pin("packaging", "26.0")];
+        let batches = batches_for_target(3, pins.iter().collect());
+        let listed: Vec<Vec<String>> = batches
+            .iter()
+            .map(|batch| {
+                batch.pins.iter().map(|pin| format!("{}=={}", pin.package.name, pin.package.version)).collect()
+            })
+            .collect();
+        assert_eq!(listed, [vec!["packaging==24.2", "six==1.16"], vec!["packaging==25.0"], vec!["packaging==26.0"]]);
+        assert!(batches.iter().enumerate().all(|(index, batch)| batch.part == index && batch.target == 3));
+    }
 }

@@ -203,13 +203,39 @@ pub fn standard_wheels() -> Vec<WheelSpec> {
         WheelSpec::pure("setuptools", "70.0"),
         WheelSpec::pure("wheel", "0.43.0"),
         WheelSpec::pure("bigpayload", "1.0").payload(BIG_PAYLOAD_BYTES),
+        // Two versions of one package, for two requirements files that pin them apart, and a
+        // build tool older than the one the build-tools job resolves, for a file that pins it.
+        WheelSpec::pure("packaging", "24.2"),
+        WheelSpec::pure("packaging", "25.0"),
+        WheelSpec::pure("setuptools", "69.0"),
+        // sdist-only packages reached through an extra, a dependency's dependency, and a conflict
+        // (both versions of `viaconflict` need `sdistconflict`, so pip backtracks and reports a
+        // conflict rather than a missing wheel).
+        WheelSpec::pure("extrasdist", "1.0").extra("build").requires("sdistextra==1.0; extra == \"build\""),
+        WheelSpec::pure("extranative", "1.0").extra("c").requires("nativesdist==1.0; extra == \"c\""),
+        WheelSpec::pure("chaintop", "1.0").requires("chainmid"),
+        WheelSpec::pure("chainmid", "1.0").requires("sdistdeep"),
+        WheelSpec::pure("viaconflict", "1.0").requires("sdistconflict>=1.0"),
+        WheelSpec::pure("viaconflict", "1.1").requires("sdistconflict>=1.0"),
     ]);
+    // `pythonpinned` 2.K runs on Python 3.K only, 1.0 on any: a resolver that judges
+    // Requires-Python by the host rather than the target falls back to 1.0 off the host's Python.
+    wheels.push(WheelSpec::pure("pythonpinned", "1.0"));
+    for minor in 8..=15 {
+        wheels.push(WheelSpec::pure("pythonpinned", &format!("2.{minor}")).requires_python(&format!("==3.{minor}.*")));
+    }
     wheels
 }
 
 /// The sdists [`TestIndex::build`] writes.
 pub fn standard_sdists() -> Vec<SdistSpec> {
-    vec![SdistSpec::pure("sdistonly", "1.0"), SdistSpec::with_wheel_tag("nativesdist", "1.0", NATIVE_SDIST_TAG)]
+    vec![
+        SdistSpec::pure("sdistonly", "1.0"),
+        SdistSpec::with_wheel_tag("nativesdist", "1.0", NATIVE_SDIST_TAG),
+        SdistSpec::pure("sdistextra", "1.0"),
+        SdistSpec::pure("sdistdeep", "1.0"),
+        SdistSpec::pure("sdistconflict", "1.0"),
+    ]
 }
 
 /// `file:///...` URL of a directory, with a trailing slash (pip then reads its `index.html`).

@@ -19,4 +19,5 @@ pub mod sbom;
 pub mod shell;
 pub mod staleness;
 pub mod target;
+pub mod untrusted;
 pub mod wheel_name;

@@ -26,7 +26,7 @@ use xtask::{
 
 use crate::flags::{IndexFlags, SignatureFlags, TargetFlags};
 
-pub const SETTINGS_NAME: &str = "wheelhouse.toml";
+pub const SETTINGS_NAME: &str = layout::SETTINGS_FILE_NAME;
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]

@@ -17,7 +17,8 @@ use xtask::{
     model::{
         digest::sha256_hex,
         manifest::{
-            FileEntry, Manifest, Resolution, ToolInfo, FORMAT_VERSION, MANIFEST_NAME, RESERVED_NAMES, SHA256SUMS_NAME,
+            FileEntry, Manifest, Resolution, ToolInfo, FORMAT_VERSION, GPG_SIGNATURE_NAME, MANIFEST_NAME,
+            RESERVED_NAMES, SBOM_NAME, SHA256SUMS_NAME, SSH_SIGNATURE_NAME,
         },
         metrics::Sample,
         paths::display_path,
@@ -63,6 +64,7 @@ pub struct Outcome {
 pub fn run(sh: &Shell, project: &Project, args: &CreateWheelhouse) -> Result<()> {
     let started = Instant::now();
     let plan = plan::plan(sh, project, args)?;
+    swap::check_replaceable(&plan.wheelhouse, &project.root)?;
     let _lock = swap::lock(&plan.wheelhouse)?;
     for leftover in swap::recover(&plan.wheelhouse)? {
         ui::say(&format!("removed {} left by an interrupted run", leftover.display()));
@@ -70,11 +72,15 @@ pub fn run(sh: &Shell, project: &Project, args: &CreateWheelhouse) -> Result<()>
     let previous = read_previous_manifest(&plan.wheelhouse);
     let mut outcome = match &previous {
         Some(previous) if !args.refresh && previous.inputs_digest == plan.inputs_digest => {
-            let damaged = damaged_files(&plan.wheelhouse, previous, args.full_check)?;
-            if damaged.is_empty() {
+            // The cheap check covers the listing, every size and SHA256SUMS; --full-check adds
+            // every byte. Anything wrong is repaired rather than called up to date.
+            let depth = if args.full_check { Depth::Contents } else { Depth::Sizes };
+            let checked = integrity::check_directory(&plan.wheelhouse, previous, depth, parallel::default_jobs())?;
+            if checked.problems.is_empty() {
                 up_to_date(&plan, previous)
             } else {
-                ui::say(&format!("{} files missing or changed ({}): repairing", damaged.len(), damaged.join(", ")));
+                let problems: Vec<&str> = checked.problems.iter().map(|problem| problem.message.as_str()).collect();
+                ui::say(&format!("{}: repairing", problems.join("; ")));
                 update(&plan, Some(previous), false)?
             }
         }
@@ -281,7 +287,18 @@ fn update(plan: &Plan, previous: Option<&Manifest>, refresh: bool) -> Result<Out
     fs_err::write(staging.dir.join(MANIFEST_NAME), &manifest_json)?;
     let manifest_sha256 = sha256_hex(manifest_json.as_bytes());
     fs_err::write(staging.dir.join(SHA256SUMS_NAME), manifest.sha256sums(&manifest_sha256))?;
-    let removed = removed_files(&plan.wheelhouse, previous, &needed)?;
+    // A signature or SBOM describes the manifest's bytes: when they come out the same (a
+    // --refresh, a repair), they still hold, and are kept.
+    let unchanged = std::fs::read(plan.wheelhouse.join(MANIFEST_NAME)).is_ok_and(|old| old == manifest_json.as_bytes());
+    if unchanged {
+        for name in [GPG_SIGNATURE_NAME, SSH_SIGNATURE_NAME, SBOM_NAME] {
+            let old_path = plan.wheelhouse.join(name);
+            if old_path.is_file() {
+                fs_err::copy(&old_path, staging.dir.join(name))?;
+            }
+        }
+    }
+    let removed = removed_files(&plan.wheelhouse, previous, &needed, unchanged)?;
     staging.commit()?;
 
     for (filename, why) in &removed {
@@ -393,6 +410,7 @@ fn removed_files(
     wheelhouse: &Path,
     previous: Option<&Manifest>,
     needed: &BTreeMap<String, Needed>,
+    manifest_unchanged: bool,
 ) -> Result<Vec<(String, &'static str)>> {
     if !wheelhouse.is_dir() {
         return Ok(Vec::new());
@@ -400,7 +418,11 @@ fn removed_files(
     let mut removed = Vec::new();
     for entry in fs_err::read_dir(wheelhouse)? {
         let filename = entry?.file_name().to_string_lossy().into_owned();
-        if needed.contains_key(&filename) || filename == MANIFEST_NAME || filename == SHA256SUMS_NAME {
+        let kept = needed.contains_key(&filename)
+            || filename == MANIFEST_NAME
+            || filename == SHA256SUMS_NAME
+            || (manifest_unchanged && RESERVED_NAMES.contains(&filename.as_str()));
+        if kept {
             continue;
         }
         let why = if RESERVED_NAMES.contains(&filename.as_str()) {

@@ -16,7 +16,7 @@ use xtask::{
     wheelhouse::{
         archive::{self, Digests, Hashing},
         integrity::{self, Depth},
-        layout::{read_manifest, sidecar_path},
+        layout::{is_inside, read_manifest, sidecar_path},
         partial, swap,
     },
 };
@@ -46,6 +46,13 @@ pub fn run(project: &Project, args: &PackWheelhouse) -> Result<()> {
     let wheelhouse = project.wheelhouse(args.wheelhouse.as_deref());
     let manifest = read_manifest(&wheelhouse)?;
     let output = project.archive(args.output.as_deref(), &wheelhouse);
+    if is_inside(&output, &wheelhouse) {
+        bail!(
+            "{} is inside the wheelhouse {}: the archive would overwrite or join what it packs; nothing was changed\nhint: write it beside the wheelhouse (the default) or anywhere outside it",
+            output.display(),
+            wheelhouse.display()
+        );
+    }
     let names = entry_order(&wheelhouse, &manifest)?;
     let mtime = archive::source_date_epoch()?;
 
@@ -66,7 +73,7 @@ pub fn run(project: &Project, args: &PackWheelhouse) -> Result<()> {
         if let Some(entry) = expected {
             if entry.size != size {
                 bail!(
-                    "{} is {size} bytes, the manifest says {}\nhint: run create-wheelhouse to repair the wheelhouse",
+                    "{} is {size} bytes, the manifest says {}\nhint: cargo xtask create-wheelhouse repairs it",
                     path.display(),
                     entry.size
                 );
@@ -80,7 +87,7 @@ pub fn run(project: &Project, args: &PackWheelhouse) -> Result<()> {
         if let Some(entry) = expected {
             if entry.sha256 != actual {
                 bail!(
-                    "{}: sha256 {actual}, the manifest says {}\nhint: the file changed after create-wheelhouse; run it again to repair",
+                    "{}: sha256 {actual}, the manifest says {}\nhint: the file changed after create-wheelhouse; `cargo xtask create-wheelhouse --full-check` repairs it (a plain re-run compares sizes only)",
                     path.display(),
                     entry.sha256
                 );
@@ -136,7 +143,7 @@ fn entry_order(wheelhouse: &Path, manifest: &Manifest) -> Result<Vec<String>> {
     if !checked.problems.is_empty() {
         let problems: Vec<&str> = checked.problems.iter().map(|problem| problem.message.as_str()).collect();
         bail!(
-            "{} does not match its manifest:\n  {}\nhint: run create-wheelhouse to repair it (it rewrites the manifest and drops files it does not list)",
+            "{} does not match its manifest:\n  {}\nhint: move files the manifest does not list out of the wheelhouse; then `cargo xtask create-wheelhouse --full-check` repairs the rest",
             wheelhouse.display(),
             problems.join("\n  ")
         );

@@ -9,7 +9,7 @@ use xtask::{
     tools::signing,
     ui::{self, human_bytes},
     wheelhouse::{
-        integrity,
+        integrity, layout,
         swap::{self, Staging},
     },
 };
@@ -20,6 +20,14 @@ pub fn run(sh: &Shell, project: &Project, args: &UnpackWheelhouse) -> Result<()>
     let started = Instant::now();
     let wheelhouse = project.wheelhouse(args.wheelhouse.as_deref());
     let archive_path = project.flag_path(&args.archive);
+    if layout::is_inside(&archive_path, &wheelhouse) {
+        bail!(
+            "{} is inside the wheelhouse it would replace ({}): unpacking would delete it; nothing was changed\nhint: move the archive out of the wheelhouse first",
+            archive_path.display(),
+            wheelhouse.display()
+        );
+    }
+    swap::check_replaceable(&wheelhouse, &project.root)?;
     let _lock = swap::lock(&wheelhouse)?;
     for leftover in swap::recover(&wheelhouse)? {
         ui::say(&format!("removed {} left by an interrupted run", leftover.display()));

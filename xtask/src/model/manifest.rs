@@ -137,7 +137,62 @@ impl Manifest {
                 versioned.format_version
             )));
         }
-        serde_json::from_str(text)
+        let manifest: Manifest = serde_json::from_str(text)?;
+        manifest.check_names().map_err(serde::de::Error::custom)?;
+        Ok(manifest)
+    }
+
+    /// Every name a manifest gives that the tool joins to a path or prints: distribution file
+    /// names are plain file names (the rule archive entries follow), requirements paths stay
+    /// inside the project, and package names, versions and target ids hold no control
+    /// characters. A manifest may come from anywhere (an archive carried in): a name like
+    /// `../../x` or `/etc/hostname` must never reach the file system.
+    fn check_names(&self) -> Result<(), String> {
+        let entries = self.files.iter().map(|entry| &entry.filename);
+        let resolved = self.resolutions.iter().flat_map(|resolution| resolution.packages.iter());
+        for filename in entries.chain(resolved.clone().map(|package| &package.filename)) {
+            if !is_plain_file_name(filename) || RESERVED_NAMES.contains(&filename.as_str()) {
+                return Err(format!("the file name {} is not a plain distribution file name", quoted(filename)));
+            }
+        }
+        let packages = self.files.iter().map(|entry| (&entry.name, &entry.version));
+        for (name, version) in packages.chain(resolved.map(|package| (&package.name, &package.version))) {
+            let name_ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+            let version_ok =
+                !version.is_empty() && version.chars().all(|c| c.is_ascii_alphanumeric() || ".+!_-".contains(c));
+            if !name_ok || !version_ok {
+                return Err(format!(
+                    "the package {} {} is not a valid name and version",
+                    quoted(name),
+                    quoted(version)
+                ));
+            }
+        }
+        let includes = self.requirements.iter().flat_map(|record| record.includes.iter().map(|include| &include.path));
+        let groups = self
+            .resolutions
+            .iter()
+            .map(|resolution| &resolution.requirements)
+            .filter(|group| *group != BUILD_TOOLS_GROUP);
+        for path in self.requirements.iter().map(|record| &record.path).chain(includes).chain(groups) {
+            if !is_project_path(path) {
+                return Err(format!(
+                    "the requirements path {} is not a relative path inside the project",
+                    quoted(path)
+                ));
+            }
+        }
+        for id in self
+            .targets
+            .iter()
+            .map(|target| &target.id)
+            .chain(self.resolutions.iter().map(|resolution| &resolution.target))
+        {
+            if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+                return Err(format!("the target id {} is not valid", quoted(id)));
+            }
+        }
+        Ok(())
     }
 
     pub fn file(&self, filename: &str) -> Option<&FileEntry> {
@@ -159,6 +214,26 @@ impl Manifest {
         lines.sort();
         lines.iter().map(|(name, sha256)| format!("{sha256}  {name}\n")).collect()
     }
+}
+
+/// A name that is one file in one directory: not empty, not `.` or `..`, no separator, no
+/// control character, at most 255 bytes (the usual file-name limit).
+pub fn is_plain_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && name != "."
+        && name != ".."
+        && !name.chars().any(|c| c == '/' || c == '\\' || c.is_control())
+}
+
+/// A `/`-separated path relative to the project root that stays inside it.
+fn is_project_path(path: &str) -> bool {
+    !path.is_empty() && path.len() <= 4096 && !path.starts_with('/') && path.split('/').all(is_plain_file_name)
+}
+
+/// An untrusted name in backquotes, control characters escaped.
+fn quoted(text: &str) -> String {
+    format!("`{}`", crate::model::untrusted::shown(text))
 }
 
 #[cfg(test)]
@@ -200,6 +275,34 @@ mod tests {
     fn sha256sums_is_sorted_and_covers_the_manifest() {
         let sums = manifest(vec![entry("b-1-py3-none-any.whl", "bb"), entry("a-1.tar.gz", "aa")]).sha256sums("mm");
         assert_eq!(sums, "aa  a-1.tar.gz\nbb  b-1-py3-none-any.whl\nmm  manifest.json\n");
+    }
+
+    #[test]
+    fn names_that_would_leave_the_wheelhouse_are_refused_when_parsed() {
+        let check = |filename: &str, expected: &str| {
+            let text = manifest(vec![entry(filename, "aa")]).to_json();
+            let error = Manifest::from_json(&text).unwrap_err().to_string();
+            assert!(error.contains(expected), "{filename:?}: {error}");
+        };
+        check("../../x", "the file name `../../x` is not a plain distribution file name");
+        check("/etc/hostname", "`/etc/hostname` is not a plain");
+        check("a\u{1b}[2J.whl", "the file name `a\\x1b[2J.whl`");
+        check("..", "is not a plain");
+        check("manifest.json", "is not a plain");
+        let mut hostile = manifest(vec![entry("a-1.tar.gz", "aa")]);
+        hostile.requirements.push(crate::model::requirements::RequirementsRecord {
+            path: "../outside/requirements.txt".to_owned(),
+            sha256: "s".to_owned(),
+            includes: vec![],
+            hash_pinned: false,
+        });
+        let error = Manifest::from_json(&hostile.to_json()).unwrap_err().to_string();
+        assert!(
+            error.contains(
+                "the requirements path `../outside/requirements.txt` is not a relative path inside the project"
+            ),
+            "{error}"
+        );
     }
 
     #[test]

@@ -60,50 +60,71 @@ pub fn is_lock_file_name(name: &str) -> bool {
 pub fn read(root: &Path, path: &Path, read_file: ReadFile<'_>) -> Result<RequirementsRecord> {
     let bytes = read_file(path).context("cannot read the requirements file")?;
     let text = String::from_utf8_lossy(&bytes);
-    let mut includes = Vec::new();
-    let mut visited = vec![path.to_path_buf()];
-    collect_includes(root, path, &text, &mut includes, &mut visited, read_file)?;
+    let path = lexical_normalize(path);
+    let mut walk =
+        Walk { root, read_file, includes: Vec::new(), visited: vec![path.clone()], chain: vec![path.clone()] };
+    walk.includes_of(&path, &text)?;
     let hash_pinned = logical_lines(&text).any(|(_, line)| line.contains("--hash"));
     Ok(RequirementsRecord {
-        path: display_path(root, path),
+        path: display_path(root, &path),
         sha256: hex(&Sha256::digest(&bytes)),
-        includes,
+        includes: walk.includes,
         hash_pinned,
     })
 }
 
-fn collect_includes(
-    root: &Path,
-    path: &Path,
-    text: &str,
-    includes: &mut Vec<IncludedFile>,
-    visited: &mut Vec<PathBuf>,
-    read_file: ReadFile<'_>,
-) -> Result<()> {
-    let base = path.parent().unwrap_or(Path::new("."));
-    for (line_number, line) in logical_lines(text) {
-        let Some(target) = include_target(&line) else { continue };
-        // pip also accepts URLs here; those are fetched by pip and not fingerprinted.
-        if target.contains("://") {
-            continue;
+/// The walk through `-r`/`-c` includes: each file read once, and the chain of includes that led
+/// to the current one, to name a loop.
+struct Walk<'a> {
+    root: &'a Path,
+    read_file: ReadFile<'a>,
+    includes: Vec<IncludedFile>,
+    visited: Vec<PathBuf>,
+    chain: Vec<PathBuf>,
+}
+
+impl Walk<'_> {
+    fn includes_of(&mut self, path: &Path, text: &str) -> Result<()> {
+        let base = path.parent().unwrap_or(Path::new("."));
+        for (line_number, line) in logical_lines(text) {
+            let Some(target) = include_target(&line) else { continue };
+            // pip also accepts URLs here; those are fetched by pip and not fingerprinted.
+            if target.contains("://") {
+                continue;
+            }
+            let included = lexical_normalize(&base.join(target));
+            if self.chain.contains(&included) {
+                // pip would follow it until Python's recursion limit.
+                let mut names: Vec<String> = self.chain.iter().map(|file| display_path(self.root, file)).collect();
+                let start = self.chain.iter().position(|file| *file == included).unwrap_or(0);
+                names.drain(..start);
+                names.push(display_path(self.root, &included));
+                bail!(
+                    "{}: line {line_number}: an include loop: {}\nhint: remove one of these -r/-c lines",
+                    display_path(self.root, path),
+                    names.join(" -> ")
+                );
+            }
+            if self.visited.contains(&included) {
+                continue;
+            }
+            let Ok(bytes) = (self.read_file)(&included) else {
+                bail!(
+                    "{}: line {}: included file `{}` cannot be read",
+                    display_path(self.root, path),
+                    line_number,
+                    included.display()
+                );
+            };
+            self.visited.push(included.clone());
+            self.includes
+                .push(IncludedFile { path: display_path(self.root, &included), sha256: hex(&Sha256::digest(&bytes)) });
+            self.chain.push(included.clone());
+            self.includes_of(&included, &String::from_utf8_lossy(&bytes))?;
+            self.chain.pop();
         }
-        let included = lexical_normalize(&base.join(target));
-        if visited.contains(&included) {
-            continue;
-        }
-        let Ok(bytes) = read_file(&included) else {
-            bail!(
-                "{}: line {}: included file `{}` cannot be read",
-                display_path(root, path),
-                line_number,
-                included.display()
-            );
-        };
-        visited.push(included.clone());
-        includes.push(IncludedFile { path: display_path(root, &included), sha256: hex(&Sha256::digest(&bytes)) });
-        collect_includes(root, &included, &String::from_utf8_lossy(&bytes), includes, visited, read_file)?;
+        Ok(())
     }
-    Ok(())
 }
 
 /// Lines as pip sees them, with the 1-based number of their first physical line: comments
@@ -200,6 +221,30 @@ mod tests {
         let files = Files::new(&[("requirements.txt", "flask\n\n-r missing.txt\n")]);
         let error = files.read("requirements.txt").unwrap_err().to_string();
         assert!(error.starts_with("requirements.txt: line 3: included file"), "{error}");
+    }
+
+    #[test]
+    fn an_include_loop_is_named_and_a_diamond_is_not_a_loop() {
+        let files = Files::new(&[
+            ("requirements.txt", "-r a.txt\n"),
+            ("a.txt", "flask\n-r sub/b.txt\n"),
+            ("sub/b.txt", "-c ../c.txt\n-r ../a.txt\n"),
+            ("c.txt", "flask<4\n"),
+        ]);
+        let error = files.read("requirements.txt").unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "sub/b.txt: line 2: an include loop: a.txt -> sub/b.txt -> a.txt\nhint: remove one of these -r/-c lines"
+        );
+        let diamond = Files::new(&[
+            ("requirements.txt", "-r a.txt\n-r b.txt\n"),
+            ("a.txt", "-c c.txt\n"),
+            ("b.txt", "-c c.txt\n"),
+            ("c.txt", "flask<4\n"),
+        ]);
+        let paths: Vec<String> =
+            diamond.read("requirements.txt").unwrap().includes.iter().map(|include| include.path.clone()).collect();
+        assert_eq!(paths, ["a.txt", "c.txt", "b.txt"]);
     }
 
     #[test]

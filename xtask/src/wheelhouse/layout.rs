@@ -11,6 +11,9 @@ use anyhow::{Context, Result};
 
 use crate::model::manifest::{Manifest, GPG_SIGNATURE_NAME, MANIFEST_NAME, SSH_SIGNATURE_NAME};
 
+/// The project's settings file: a directory holding one is a project, never a wheelhouse.
+pub const SETTINGS_FILE_NAME: &str = "wheelhouse.toml";
+
 /// The archive `pack-wheelhouse` writes when given no `--output`.
 pub const DEFAULT_ARCHIVE_NAME: &str = "wheelhouse.tgz";
 
@@ -47,6 +50,28 @@ pub fn sibling(destination: &Path, suffix: &str) -> Result<PathBuf> {
 /// must not change because it was verified), for `status`.
 pub fn last_verify_path(wheelhouse: &Path) -> PathBuf {
     sibling(wheelhouse, "last-verify.json").unwrap_or_else(|_| wheelhouse.with_extension("last-verify.json"))
+}
+
+/// Whether `path` (which need not exist) is `directory` or lies inside it, links resolved: the
+/// nearest existing ancestor of `path` is made canonical and the rest appended.
+pub fn is_inside(path: &Path, directory: &Path) -> bool {
+    let Ok(directory) = fs_err::canonicalize(directory) else { return false };
+    let mut existing = path;
+    let mut rest = Vec::new();
+    while fs_err::symlink_metadata(existing).is_err() {
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                existing = parent;
+            }
+            _ => return false,
+        }
+    }
+    let Ok(mut resolved) = fs_err::canonicalize(existing) else { return false };
+    for name in rest.iter().rev() {
+        resolved.push(name);
+    }
+    resolved.starts_with(&directory)
 }
 
 /// The manifest of a wheelhouse directory, with the bytes it was parsed from (what a signature
@@ -88,6 +113,19 @@ pub fn signature_path(wheelhouse: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inside_follows_links_and_paths_that_do_not_exist_yet() {
+        let dir = tempfile::tempdir().unwrap();
+        let wheelhouse = dir.path().join("wheelhouse");
+        fs_err::create_dir(&wheelhouse).unwrap();
+        std::os::unix::fs::symlink(&wheelhouse, dir.path().join("link")).unwrap();
+        assert!(is_inside(&wheelhouse.join("manifest.json"), &wheelhouse));
+        assert!(is_inside(&dir.path().join("link/new/out.tgz"), &wheelhouse));
+        assert!(is_inside(&wheelhouse, &wheelhouse));
+        assert!(!is_inside(&dir.path().join("wheelhouse.tgz"), &wheelhouse));
+        assert!(!is_inside(&dir.path().join("wheelhouse2/x"), &wheelhouse));
+    }
 
     #[test]
     fn derived_paths_sit_beside_what_they_derive_from() {

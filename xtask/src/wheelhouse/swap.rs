@@ -11,7 +11,13 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use crate::wheelhouse::layout::sibling;
+use crate::{
+    model::{
+        manifest::{Manifest, MANIFEST_NAME, RESERVED_NAMES},
+        untrusted::shown,
+    },
+    wheelhouse::layout::{sibling, SETTINGS_FILE_NAME},
+};
 
 /// A directory being prepared to replace `destination`.
 pub struct Staging {
@@ -23,6 +29,70 @@ pub struct Staging {
 /// so that two runs never share staging directories.
 pub struct RunLock {
     _file: File,
+}
+
+/// Refuses, before anything is written, to replace what this tool cannot prove it wrote: a path
+/// that is a file or a link, the project root or a directory above it, a project (it holds
+/// `wheelhouse.toml` or `.git`), or a non-empty directory that is not a wheelhouse made here (no
+/// manifest of this tool, or a file the manifest does not account for). The swap removes what it
+/// replaces, so this is the one check between a mistyped `--wheelhouse` and lost work.
+pub fn check_replaceable(destination: &Path, project_root: &Path) -> Result<()> {
+    let shown_path = shown(&destination.display().to_string());
+    let refused = "refused; nothing was changed";
+    let metadata = match std::fs::symlink_metadata(destination) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(error).with_context(|| format!("cannot read {shown_path}")),
+    };
+    if metadata.file_type().is_symlink() {
+        bail!("{shown_path} is a symbolic link, not a wheelhouse directory: {refused}\nhint: give the directory it points to");
+    }
+    if !metadata.is_dir() {
+        bail!("{shown_path} is a file, not a wheelhouse directory: {refused}\nhint: choose another --wheelhouse, or move the file away");
+    }
+    let canonical = fs_err::canonicalize(destination)?;
+    let root = fs_err::canonicalize(project_root).unwrap_or_else(|_| project_root.to_path_buf());
+    if root.starts_with(&canonical) {
+        bail!(
+            "{shown_path} is the project root or a directory above it, not a wheelhouse: {refused}\nhint: the wheelhouse is a directory of its own, such as `wheelhouse` in the project"
+        );
+    }
+    for marker in [SETTINGS_FILE_NAME, ".git"] {
+        if std::fs::symlink_metadata(destination.join(marker)).is_ok() {
+            bail!("{shown_path} holds {marker}: it is a project, not a wheelhouse: {refused}\nhint: choose another --wheelhouse");
+        }
+    }
+    let mut entries = Vec::new();
+    for entry in fs_err::read_dir(destination)? {
+        let entry = entry?;
+        entries.push((entry.file_name().to_string_lossy().into_owned(), entry.file_type()?.is_file()));
+    }
+    entries.sort();
+    let Some((first, _)) = entries.first() else { return Ok(()) };
+    let manifest =
+        std::fs::read_to_string(destination.join(MANIFEST_NAME)).ok().and_then(|text| Manifest::from_json(&text).ok());
+    let Some(manifest) = manifest else {
+        bail!(
+            "{shown_path} is not empty and holds no manifest this tool wrote (it holds {}): {refused}\nhint: choose another --wheelhouse, or empty the directory first",
+            shown(first)
+        );
+    };
+    for (name, is_file) in &entries {
+        let accounted =
+            manifest.file(name).is_some() || RESERVED_NAMES.contains(&name.as_str()) || is_partial_of_reserved(name);
+        if !accounted || !is_file {
+            bail!(
+                "{shown_path} holds {}, which its manifest does not account for: {refused}\nhint: move it out of the wheelhouse (or remove it), then run again",
+                shown(name)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `.sbom.cdx.json.partial-x1y2` and the like: what a killed `sign` or `sbom` left in the wheelhouse.
+fn is_partial_of_reserved(name: &str) -> bool {
+    RESERVED_NAMES.iter().any(|reserved| name.starts_with(&format!(".{reserved}.partial-")))
 }
 
 pub fn lock(destination: &Path) -> Result<RunLock> {
@@ -181,6 +251,27 @@ mod tests {
         fs_err::write(aside.join("manifest.json"), "{}").unwrap();
         recover(&destination).unwrap();
         assert!(destination.join("manifest.json").exists());
+    }
+
+    #[test]
+    fn only_an_empty_directory_or_a_wheelhouse_of_this_tool_may_be_replaced() {
+        let root = tempfile::tempdir().unwrap();
+        let project = root.path().join("project");
+        fs_err::create_dir_all(project.join("docs")).unwrap();
+        let check = |path: &Path| check_replaceable(path, &project).map_err(|error| error.to_string());
+        assert!(check(&project.join("wheelhouse")).is_ok(), "a new directory");
+        fs_err::create_dir(project.join("empty")).unwrap();
+        assert!(check(&project.join("empty")).is_ok());
+        let error = check(&project).unwrap_err();
+        assert!(error.contains("is the project root or a directory above it"), "{error}");
+        assert!(check(root.path()).unwrap_err().contains("a directory above it"));
+        fs_err::write(project.join("docs/guide.md"), "mine").unwrap();
+        let error = check(&project.join("docs")).unwrap_err();
+        assert!(error.contains("holds no manifest this tool wrote (it holds guide.md)"), "{error}");
+        fs_err::write(project.join("file"), "x").unwrap();
+        assert!(check(&project.join("file")).unwrap_err().contains("is a file, not a wheelhouse directory"));
+        fs_err::create_dir_all(project.join("other/.git")).unwrap();
+        assert!(check(&project.join("other")).unwrap_err().contains("holds .git: it is a project"));
     }
 
     #[test]

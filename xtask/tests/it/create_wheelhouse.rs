@@ -168,11 +168,16 @@ fn an_unchanged_rerun_runs_no_pip_and_a_changed_input_downloads_only_what_is_mis
     bytes[10] ^= 0xff;
     fs_err::write(&tampered, &bytes).unwrap();
     project.write("requirements-a.txt", "purelib  # changed\n");
-    // A file nobody listed does not survive an update, and the user is told.
+    // A file nobody listed is someone's: the update is refused, naming it, and nothing changes
+    // (the Trust issue; the tool used to delete it and say so).
     project.write("wheelhouse/notes.txt", "mine\n");
+    let refused = stderr(&project.create_fails(&flags));
+    assert!(refused.contains("holds notes.txt, which its manifest does not account for"), "{refused}");
+    assert_eq!(fs_err::read_to_string(project.wheelhouse().join("notes.txt")).unwrap(), "mine\n");
+    fs_err::remove_file(project.wheelhouse().join("notes.txt")).unwrap();
     let updated: serde_json::Value = serde_json::from_str(&stdout(&project.create(&flags))).unwrap();
     assert_eq!(updated["downloaded"], serde_json::json!(["newpy-1.0-py3-none-any.whl"]));
-    assert_eq!(updated["removed"], serde_json::json!(["notes.txt"]));
+    assert_eq!(updated["removed"], serde_json::json!([]));
     assert_eq!(sha256_hex(&fs_err::read(&tampered).unwrap()), project.index.sha256_of("newpy-1.0-py3-none-any.whl"));
 }
 

@@ -51,17 +51,17 @@ impl SdistBuilder {
 
     /// Builds `requirement` with `pip wheel` (on the host) and keeps the wheel only if it is pure
     /// Python, the one kind every target can install.
-    fn build(&self, sh: &Shell, plan: &Plan, requirement: &str, job: &Job) -> Result<String> {
+    fn build(&self, sh: &Shell, plan: &Plan, requirement: &str) -> Result<String> {
         let mut built = self.built.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(result) = built.get(requirement) {
             return result.clone().map_err(|message| anyhow!(message));
         }
-        let result = self.build_uncached(sh, plan, requirement, job).map_err(|error| format!("{error:#}"));
+        let result = self.build_uncached(sh, plan, requirement).map_err(|error| format!("{error:#}"));
         built.insert(requirement.to_owned(), result.clone());
         result.map_err(|message| anyhow!(message))
     }
 
-    fn build_uncached(&self, sh: &Shell, plan: &Plan, requirement: &str, job: &Job) -> Result<String> {
+    fn build_uncached(&self, sh: &Shell, plan: &Plan, requirement: &str) -> Result<String> {
         let scratch = tempfile::Builder::new().prefix("sdist-build-").tempdir_in(&self.dir)?;
         plan.python
             .build_wheel(sh, requirement, &plan.index, scratch.path())
@@ -80,10 +80,9 @@ impl SdistBuilder {
         let parsed = DistributionName::parse(&filename)?;
         if !parsed.tags.as_ref().is_some_and(|tags| tags.is_pure()) {
             bail!(
-                "`{requirement}` has no wheel for {target}, and its sdist builds `{filename}`, which is not pure \
+                "`{requirement}` has no wheel for this target, and its sdist builds `{filename}`, which is not pure \
                  Python: it would run only on this host, not on every target\nhint: build that wheel on each \
-                 target platform (for example in a container of it) and pass the directory with --find-links",
-                target = plan.targets[job.target]
+                 target platform (for example in a container of it) and pass the directory with --find-links"
             );
         }
         fs_err::rename(wheel, self.dir.join(&filename))?;
@@ -171,7 +170,7 @@ fn resolve_one(sh: &Shell, plan: &Plan, job: &Job, builder: &SdistBuilder) -> Re
             }
             _ => return Err(failure.context(context())),
         };
-        builder.build(sh, plan, &requirement, job).with_context(context)?;
+        builder.build(sh, plan, &requirement).with_context(context)?;
         builds += 1;
     }
 }

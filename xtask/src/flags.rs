@@ -350,6 +350,9 @@ pub struct Status {
     /// Print the status as JSON on stdout (and nothing else there)
     #[arg(long)]
     pub json: bool,
+    /// Exit 1 when anything is stale or missing (for CI): inputs, locks, archive, SBOM
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]

@@ -54,6 +54,15 @@ pub fn seconds(duration: Duration) -> String {
     format!("{:.1}s", duration.as_secs_f64())
 }
 
+/// `1 target`, `4 targets`: a count with its noun.
+pub fn count(number: usize, noun: &str) -> String {
+    if number == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{number} {noun}s")
+    }
+}
+
 /// A size for people, in SI units as `ls -h --si` and download tools show them.
 pub fn human_bytes(bytes: u64) -> String {
     match bytes {

@@ -163,11 +163,11 @@ fn up_to_date(plan: &Plan, manifest: &Manifest) -> Outcome {
         seconds: 0.0,
     };
     ui::say(&format!(
-        "{} is up to date: {} files, {} for {} targets",
+        "{} is up to date: {} files, {} for {}",
         display(plan, &plan.wheelhouse),
         outcome.n_files,
         human_bytes(outcome.n_bytes),
-        outcome.targets.len()
+        ui::count(outcome.targets.len(), "target")
     ));
     outcome
 }
@@ -321,7 +321,7 @@ fn update(plan: &Plan, previous: Option<&Manifest>, refresh: bool) -> Result<Out
         seconds: 0.0,
     };
     ui::say(&format!(
-        "wrote {}: {} files ({}), {} downloaded, {}{} reused, {} removed; {} targets",
+        "wrote {}: {} files ({}), {} downloaded, {}{} reused, {} removed; {}",
         display(plan, &plan.wheelhouse),
         outcome.n_files,
         human_bytes(outcome.n_bytes),
@@ -332,7 +332,7 @@ fn update(plan: &Plan, previous: Option<&Manifest>, refresh: bool) -> Result<Out
         },
         outcome.reused,
         outcome.removed.len(),
-        outcome.targets.len()
+        ui::count(outcome.targets.len(), "target")
     ));
     Ok(outcome)
 }

@@ -53,6 +53,9 @@ pub fn run(project: &Project, args: &PackWheelhouse) -> Result<()> {
             wheelhouse.display()
         );
     }
+    // A create or unpack swapping the wheelhouse out under the pack would fail it halfway with
+    // "No such file"; holding the wheelhouse's run lock names the other run instead.
+    let _wheelhouse_lock = swap::lock(&wheelhouse)?;
     let names = entry_order(&wheelhouse, &manifest)?;
     let mtime = archive::source_date_epoch()?;
 

@@ -9,7 +9,7 @@ use xtask::{
         sbom::{manifest_components, render},
     },
     ui,
-    wheelhouse::{archive::source_date_epoch_option, files::wheel_metadata, layout::read_manifest_with_bytes},
+    wheelhouse::{archive::source_date_epoch_option, files::wheel_metadata, layout::read_manifest_with_bytes, swap},
 };
 
 use crate::{
@@ -20,6 +20,8 @@ use crate::{
 
 pub fn run(project: &Project, args: &Sbom) -> Result<()> {
     let wheelhouse = project.wheelhouse(args.wheelhouse.as_deref());
+    // The SBOM may join the live wheelhouse: no create or unpack may swap it meanwhile.
+    let _lock = swap::lock(&wheelhouse)?;
     let (manifest, manifest_bytes) = read_manifest_with_bytes(&wheelhouse)?;
     let metadata = |filename: &str| wheel_metadata(&wheelhouse.join(filename));
     let text = render(&manifest, &manifest_bytes, source_date_epoch_option()?, &metadata)?;

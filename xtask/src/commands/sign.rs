@@ -7,13 +7,15 @@ use xtask::{
     model::manifest::MANIFEST_NAME,
     tools::signing::{self, Signer},
     ui,
-    wheelhouse::{layout::read_manifest_with_bytes, partial},
+    wheelhouse::{layout::read_manifest_with_bytes, partial, swap},
 };
 
 use crate::{flags::Sign, settings::Project};
 
 pub fn run(sh: &Shell, project: &Project, args: &Sign) -> Result<()> {
     let wheelhouse = project.wheelhouse(args.wheelhouse.as_deref());
+    // The signature joins a live wheelhouse: no create or unpack may swap it meanwhile.
+    let _lock = swap::lock(&wheelhouse)?;
     let (_, manifest) = read_manifest_with_bytes(&wheelhouse)?;
     let manifest_path = wheelhouse.join(MANIFEST_NAME);
     let signer = match (&args.gpg, &args.ssh_key) {

@@ -1,20 +1,24 @@
 //! `status`: what the wheelhouse holds, and whether it, its locks, archive, signature and SBOM are
 //! current, with the outcome of the last verify. Reads only; runs nothing.
 
-use std::{collections::BTreeSet, io::Read, path::Path};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    io::{BufReader, Read},
+    path::Path,
+};
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use serde::Serialize;
 use xtask::{
     model::{
         digest::Algorithm,
-        manifest::{Manifest, GPG_SIGNATURE_NAME, MANIFEST_NAME, SBOM_NAME},
+        manifest::{Manifest, GPG_SIGNATURE_NAME, MANIFEST_NAME, RESERVED_NAMES, SBOM_NAME, SHA256SUMS_NAME},
         paths::display_path,
         sbom,
     },
     ui::human_bytes,
     wheelhouse::{
-        archive::source_date_epoch_option,
+        archive::{self, source_date_epoch_option, Limits},
         files::wheel_metadata,
         layout::{last_verify_path, lock_path, signature_path},
     },
@@ -79,7 +83,8 @@ pub fn run(project: &Project, args: &Status) -> Result<()> {
     };
     if let (Some(manifest), Some(manifest_bytes)) = (&manifest, &manifest_bytes) {
         report.n_files = manifest.files.len();
-        report.n_bytes = manifest.files.iter().map(|entry| entry.size).sum();
+        // Sizes come from a manifest that may have been carried in: they must not wrap.
+        report.n_bytes = manifest.files.iter().fold(0u64, |total, entry| total.saturating_add(entry.size));
         report.n_packages = manifest.files.iter().map(|entry| &entry.name).collect::<BTreeSet<_>>().len();
         report.targets = manifest.targets.iter().map(|target| target.id.clone()).collect();
         report.requirements = manifest.requirements.iter().map(|record| record.path.clone()).collect();
@@ -92,7 +97,7 @@ pub fn run(project: &Project, args: &Status) -> Result<()> {
                 .locks
                 .push(Item { path: shown(&path), state: lock_state(&path, manifest, &record.path, &wheelhouse) });
         }
-        report.archive.state = archive_state(&archive_path, manifest_bytes);
+        report.archive.state = archive_state(&archive_path, manifest_bytes, &wheelhouse);
         if let Some(path) = signature_path(&wheelhouse) {
             report.signature = Item { path: shown(&path), state: "present" };
         }
@@ -109,6 +114,16 @@ pub fn run(project: &Project, args: &Status) -> Result<()> {
     } else {
         print!("{}", human(&report));
     }
+    if args.check {
+        let failures = check_failures(&report);
+        if !failures.is_empty() {
+            bail!(
+                "{} stale or missing:\n  {}\nhint: cargo xtask create-wheelhouse, then lock, pack or sbom again as needed",
+                failures.len(),
+                failures.join("\n  ")
+            );
+        }
+    }
     Ok(())
 }
 
@@ -120,22 +135,74 @@ fn lock_state(path: &Path, manifest: &Manifest, group: &str, wheelhouse: &Path) 
     }
 }
 
-/// Current when the archive's first entry is this manifest: reads one entry, not the archive.
-fn archive_state(path: &Path, manifest_bytes: &[u8]) -> &'static str {
+/// The most of a reserved file (signature, SBOM) or manifest read from an archive here.
+const MAX_METADATA_BYTES: u64 = 64 << 20;
+
+/// Current when the archive holds what the wheelhouse holds: its manifest is this manifest, and
+/// its signatures and SBOM are exactly the wheelhouse's (a signature or SBOM made after packing
+/// makes the archive stale). Reads up to the first distribution, not the archive.
+fn archive_state(path: &Path, manifest_bytes: &[u8], wheelhouse: &Path) -> &'static str {
+    #[derive(Debug, thiserror::Error)]
+    #[error("read far enough")]
+    struct Enough;
     let Ok(file) = fs_err::File::open(path) else { return "missing" };
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    let first = archive.entries().ok().and_then(|mut entries| entries.next()).and_then(Result::ok);
-    let Some(mut entry) = first else { return "stale" };
-    let mut bytes = Vec::new();
-    let is_manifest = entry.path_bytes().ends_with(MANIFEST_NAME.as_bytes());
-    if !is_manifest || entry.read_to_end(&mut bytes).is_err() {
+    let mut position = 0;
+    let mut manifest_matches = false;
+    let mut in_archive: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let read = archive::read(BufReader::new(file), Limits::default(), |name, size, content| {
+        position += 1;
+        let wanted = (position == 1 && name == MANIFEST_NAME) || RESERVED_NAMES.contains(&name);
+        if !wanted || size > MAX_METADATA_BYTES {
+            return Err(Enough.into());
+        }
+        let mut bytes = Vec::new();
+        content.take(MAX_METADATA_BYTES).read_to_end(&mut bytes)?;
+        if position == 1 {
+            manifest_matches = bytes == manifest_bytes;
+            if !manifest_matches {
+                return Err(Enough.into());
+            }
+        } else if name != SHA256SUMS_NAME {
+            in_archive.insert(name.to_owned(), bytes);
+        }
+        Ok(())
+    });
+    if read.is_err_and(|error| error.downcast_ref::<Enough>().is_none()) || !manifest_matches {
         return "stale";
     }
-    if bytes == manifest_bytes {
+    let in_wheelhouse: BTreeMap<String, Vec<u8>> = RESERVED_NAMES
+        .iter()
+        .filter(|name| **name != MANIFEST_NAME && **name != SHA256SUMS_NAME)
+        .filter_map(|name| Some(((*name).to_owned(), std::fs::read(wheelhouse.join(name)).ok()?)))
+        .collect();
+    if in_archive == in_wheelhouse {
         "current"
     } else {
         "stale"
     }
+}
+
+/// What `--check` fails on: no wheelhouse, stale inputs, a stale archive or SBOM, and a missing or
+/// stale lock file when the project locks (any lock file of the wheelhouse's requirements exists,
+/// so that `status --check` and `lock --check` agree). Archives, SBOMs and signatures that were
+/// never made are not failures: not every project makes them.
+fn check_failures(report: &Report) -> Vec<String> {
+    if !report.present {
+        return vec![format!("{}: no wheelhouse", report.wheelhouse)];
+    }
+    let mut failures: Vec<String> = report.stale_reasons.clone();
+    let locks_used = report.locks.iter().any(|lock| lock.state != "missing");
+    for lock in &report.locks {
+        if locks_used && lock.state != "current" {
+            failures.push(format!("{}: {}", lock.path, lock.state));
+        }
+    }
+    for item in [&report.archive, &report.sbom] {
+        if item.state == "stale" {
+            failures.push(format!("{}: stale", item.path));
+        }
+    }
+    failures
 }
 
 fn human(report: &Report) -> String {

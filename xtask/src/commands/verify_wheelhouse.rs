@@ -130,13 +130,20 @@ pub fn run(sh: &Shell, project: &Project, args: &VerifyWheelhouse) -> Result<()>
         ui::say(&format!("problem: {}", problem.message));
     }
     let installable = report.install_checks.iter().filter(|check| check.ok).count();
+    let installability = if args.no_install_check {
+        "install check skipped (--no-install-check)".to_owned()
+    } else {
+        format!(
+            "{installable} of {} installable offline",
+            ui::count(report.install_checks.len(), "requirements x target")
+        )
+    };
     let summary = format!(
-        "checked {} files ({}) of {} in {}; {installable} of {} requirements x targets installable offline",
+        "checked {} files ({}) of {} in {}; {installability}",
         report.n_files,
         human_bytes(report.n_bytes),
         report.path,
         ui::seconds(started.elapsed()),
-        report.install_checks.len(),
     );
     ui::say(&summary);
     if args.json {

@@ -19,6 +19,10 @@ pub enum TargetError {
     InvalidLibc(String),
     #[error("glibc {major}.{minor} is older than the first manylinux for {arch} (2.{first})")]
     LibcTooOld { major: u32, minor: u32, arch: &'static str, first: u32 },
+    #[error("glibc {major}.{minor} is not a glibc that manylinux tags know: they are glibc 2.N")]
+    LibcNotTwo { major: u32, minor: u32 },
+    #[error("the full version {full} is given for Python {short}: it must start with {short}")]
+    FullVersionOfAnotherPython { full: String, short: String },
     #[error("no targets: give at least one --platform and one --python")]
     NoTargets,
 }
@@ -190,6 +194,12 @@ impl PythonVersion {
         let parts: Vec<&str> = full.trim().split('.').collect();
         let [major, minor, patch] = parts.as_slice() else { return Err(invalid()) };
         if major.parse() != Ok(self.major) || minor.parse() != Ok(self.minor) {
+            if major.parse::<u32>().is_ok() && minor.parse::<u32>().is_ok() && patch.parse::<u32>().is_ok() {
+                return Err(TargetError::FullVersionOfAnotherPython {
+                    full: full.trim().to_owned(),
+                    short: self.short(),
+                });
+            }
             return Err(invalid());
         }
         self.patch = patch.parse().map_err(|_| invalid())?;
@@ -239,7 +249,10 @@ impl Target {
         match self.libc {
             Libc::Glibc { major, minor } => {
                 let first = self.platform.first_manylinux_minor();
-                if major != 2 || minor < first {
+                if major != 2 {
+                    return Err(TargetError::LibcNotTwo { major, minor });
+                }
+                if minor < first {
                     return Err(TargetError::LibcTooOld { major, minor, arch: machine, first });
                 }
                 for glibc_minor in (first..=minor).rev() {
@@ -340,6 +353,21 @@ pub struct TargetRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn libc_and_full_version_errors_say_what_is_wrong() {
+        let glibc_9 = Target {
+            platform: Platform::Amd64,
+            python: PythonVersion::parse("3.11").unwrap(),
+            libc: "glibc_9_99".parse().unwrap(),
+        };
+        assert_eq!(
+            glibc_9.platform_tags().unwrap_err().to_string(),
+            "glibc 9.99 is not a glibc that manylinux tags know: they are glibc 2.N"
+        );
+        let error = PythonVersion::parse("3.11").unwrap().with_full_version("3.12.1").unwrap_err().to_string();
+        assert_eq!(error, "the full version 3.12.1 is given for Python 3.11: it must start with 3.11");
+    }
 
     #[test]
     fn major_minor_of_any_version_text() {

@@ -339,6 +339,24 @@ fn conflict_causes(output: &str) -> Vec<String> {
     causes
 }
 
+/// pip's own words when it could not reach an index or a file (refused connection, unknown host,
+/// TLS failure, proxy, timeout), the last line of them: a dead index is otherwise reported as a
+/// package with no versions.
+pub fn connection_error(output: &str) -> Option<String> {
+    const SIGNS: [&str; 9] = [
+        "connection broken by",
+        "Could not fetch URL",
+        "Failed to establish a new connection",
+        "Max retries exceeded",
+        "NameResolutionError",
+        "Temporary failure in name resolution",
+        "SSLError",
+        "ProxyError",
+        "Read timed out",
+    ];
+    output.lines().rev().find(|line| SIGNS.iter().any(|sign| line.contains(sign))).map(|line| line.trim().to_owned())
+}
+
 /// The versions pip skipped because their Requires-Python excludes the target, as pip logs them
 /// (`6.0 Requires-Python >=3.12`).
 pub fn requires_python_skipped(output: &str) -> Vec<String> {
@@ -429,6 +447,13 @@ mod tests {
                 actual: "7bc5".to_owned()
             }]
         );
+    }
+
+    #[test]
+    fn a_dead_index_is_told_apart_from_a_missing_package() {
+        let output = "WARNING: Retrying (Retry(total=0, connect=None, read=None, redirect=None, status=None)) after connection broken by 'NewConnectionError(\"Failed to establish a new connection: [Errno 111] Connection refused\")': /simple/purelib/\nERROR: Could not find a version that satisfies the requirement purelib (from versions: none)\n";
+        assert!(connection_error(output).unwrap().contains("Connection refused"));
+        assert_eq!(connection_error("ERROR: No matching distribution found for x\n"), None);
     }
 
     #[test]

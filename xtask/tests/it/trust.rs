@@ -196,3 +196,77 @@ fn a_refresh_that_changes_nothing_keeps_the_signature_and_the_sbom() {
     assert!(stderr(&output).contains("removed manifest.json.asc (it describes the previous manifest)"));
     assert!(!wheelhouse.join("sbom.cdx.json").exists());
 }
+
+#[test]
+fn status_calls_an_archive_current_only_if_it_holds_what_the_wheelhouse_holds_and_check_fails_ci() {
+    let project = Project::with_wheelhouse("purelib\n", &ONE_TARGET);
+    let status = |project: &Project| -> serde_json::Value {
+        serde_json::from_str(&stdout(&run_ok(&mut project.command(&["status", "--json"])))).unwrap()
+    };
+    run_ok(&mut project.command(&["lock"]));
+    run_ok(&mut project.command(&["pack-wheelhouse"]));
+    assert_eq!(status(&project)["archive"]["state"], "current");
+    run_ok(&mut project.command(&["status", "--check"]));
+
+    // An SBOM made after packing: the archive no longer holds what the wheelhouse holds.
+    run_ok(&mut project.command(&["sbom"]));
+    assert_eq!(status(&project)["archive"]["state"], "stale");
+    let error = stderr(&run_fails(&mut project.command(&["status", "--check"])));
+    assert!(error.contains("wheelhouse.tgz: stale"), "{error}");
+    run_ok(&mut project.command(&["pack-wheelhouse"]));
+    assert_eq!(status(&project)["archive"]["state"], "current");
+    run_ok(&mut project.command(&["status", "--check"]));
+
+    // A stale lock fails both checks alike, and so does a changed requirements file.
+    let lock = project.root().join("requirements.lock.txt");
+    fs_err::write(&lock, fs_err::read_to_string(&lock).unwrap().replace("purelib==1.0", "purelib==0.9")).unwrap();
+    let error = stderr(&run_fails(&mut project.command(&["status", "--check"])));
+    assert!(error.contains("requirements.lock.txt: stale"), "{error}");
+    run_fails(&mut project.command(&["lock", "--check"]));
+    run_ok(&mut project.command(&["lock"]));
+    project.write("requirements.txt", "purelib\nspeedup\n");
+    let error = stderr(&run_fails(&mut project.command(&["status", "--check"])));
+    assert!(error.contains("requirements.txt changed since the wheelhouse was made"), "{error}");
+}
+
+#[test]
+fn a_dead_index_is_named_not_reported_as_a_package_without_versions() {
+    let project = Project::new();
+    project.write("requirements.txt", "purelib\n");
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://user:secret@127.0.0.1:{port}/simple/");
+    let mut command = project.create_command(&[
+        "--index-url",
+        &url,
+        "--no-build-tools",
+        "--platform",
+        "linux/amd64",
+        "--python",
+        "3.11",
+    ]);
+    // One retry (pip says why it retries), refused at once: the test stays fast.
+    command.env("PIP_RETRIES", "1").env("PIP_TIMEOUT", "5");
+    let error = stderr(&run_fails(&mut command));
+    assert!(error.contains("pip could not reach the index for `purelib`"), "{error}");
+    assert!(error.contains(&format!("index: http://****@127.0.0.1:{port}/simple/")), "{error}");
+    assert!(error.contains("Connection refused"), "{error}");
+    assert!(!error.contains("secret"), "{error}");
+    assert!(!error.contains("versions pip could use"), "{error}");
+}
+
+#[test]
+fn pack_sign_and_sbom_name_a_run_that_holds_the_wheelhouse() {
+    use std::os::fd::AsRawFd;
+    let project = Project::with_wheelhouse("purelib\n", &ONE_TARGET);
+    // What a create or unpack under way holds.
+    let lock = fs_err::File::open(project.root().join(".wheelhouse.lock")).unwrap();
+    // SAFETY: flock on a descriptor this test owns; released when it is dropped.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0);
+    for command in [&["pack-wheelhouse"][..], &["sbom"], &["sign", "--gpg", "nobody"]] {
+        let error = stderr(&run_fails(&mut project.command(command)));
+        assert!(error.contains("another run is using"), "{command:?}: {error}");
+    }
+    drop(lock);
+    run_ok(&mut project.command(&["pack-wheelhouse"]));
+}

@@ -12,6 +12,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use xshell::Shell;
 
 use xtask::{
+    model::redact::redact_url,
     model::target::Target,
     model::{
         manifest::BUILD_TOOLS,
@@ -19,7 +20,7 @@ use xtask::{
         wheel_name::DistributionName,
     },
     parallel,
-    tools::pip::{hash_mismatches, requires_python_skipped, IndexOptions, Inputs, PipFailure},
+    tools::pip::{connection_error, hash_mismatches, requires_python_skipped, IndexOptions, Inputs, PipFailure},
     ui::{self, Step},
 };
 
@@ -147,7 +148,8 @@ fn resolve_one(sh: &Shell, plan: &Plan, job: &Job, builder: &SdistBuilder) -> Re
         };
         let requirement = match failure.downcast_ref::<PipFailure>() {
             Some(PipFailure::NoMatchingDistribution { requirement, output }) => {
-                if !plan.build_sdists || builds >= MAX_SDIST_BUILDS_PER_JOB {
+                let unreachable = connection_error(output).is_some();
+                if unreachable || !plan.build_sdists || builds >= MAX_SDIST_BUILDS_PER_JOB {
                     return Err(no_wheel_error(requirement, output, job, plan));
                 }
                 requirement.clone()
@@ -253,6 +255,17 @@ fn hash_mismatch_error(context: &str, group: &str, output: &str) -> anyhow::Erro
 
 fn no_wheel_error(requirement: &str, output: &str, job: &Job, plan: &Plan) -> anyhow::Error {
     let target = &plan.targets[job.target];
+    if let Some(said) = connection_error(output) {
+        let index = match &plan.index.index_url {
+            Some(url) => redact_url(url),
+            None if plan.index.no_index => "no index (--no-index)".to_owned(),
+            None => "the index of pip's configuration".to_owned(),
+        };
+        return anyhow!(
+            "pip could not reach the index for `{requirement}` ({target}, needed by {}): {said}\n  index: {index}\nhint: check the index URL, the network and any proxy; pip retried before giving up",
+            job.group
+        );
+    }
     // pip's line before says which versions it could use: `(from versions: none)`.
     let versions: Vec<&str> = output
         .lines()

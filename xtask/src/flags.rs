@@ -157,6 +157,9 @@ pub struct VerifyWheelhouse {
     /// Write Prometheus metrics (textfile collector format) to this file
     #[arg(long, value_name = "FILE")]
     pub metrics_file: Option<PathBuf>,
+    /// Accept a wheelhouse made for other requirements files or targets than this project's
+    #[arg(long)]
+    pub accept_foreign: bool,
     /// The wheelhouse directory to verify (default: from wheelhouse.toml, else `wheelhouse`)
     #[arg(long, value_name = "DIR", conflicts_with = "archive")]
     pub wheelhouse: Option<PathBuf>,
@@ -187,6 +190,9 @@ pub struct UnpackWheelhouse {
     /// The archive made by pack-wheelhouse
     #[arg(value_name = "FILE")]
     pub archive: PathBuf,
+    /// Accept a wheelhouse made for other requirements files or targets than this project's
+    #[arg(long)]
+    pub accept_foreign: bool,
     /// Where the wheelhouse goes (default: from wheelhouse.toml, else `wheelhouse`)
     #[arg(long, value_name = "DIR")]
     pub wheelhouse: Option<PathBuf>,

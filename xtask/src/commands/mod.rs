@@ -152,6 +152,17 @@ pub fn stale_reasons(project: &Project, manifest: &Manifest, inputs: Inputs<'_>)
     Ok(staleness::stale(manifest, &current_inputs(project, manifest, inputs)?))
 }
 
+/// How a wheelhouse (say, one just unpacked) differs from what this project asks for: its
+/// requirements files and their bytes, and the targets of the settings. Empty when the project
+/// asks for nothing (no requirements file here, no targets in wheelhouse.toml: the air-gapped
+/// side may hold only the archive), and then nothing can be compared.
+pub fn foreign_differences(project: &Project, manifest: &Manifest) -> Result<Vec<Stale>> {
+    if project.requirement_paths(&[])?.is_empty() && project.configured_target_ids().is_none() {
+        return Ok(Vec::new());
+    }
+    stale_reasons(project, manifest, Inputs::Everything)
+}
+
 /// What every command reports of the wheelhouse it worked on.
 pub fn wheelhouse_samples(root: &Path, wheelhouse: &Path, manifest: &Manifest) -> Vec<Sample> {
     let packages: BTreeSet<&str> = manifest.files.iter().map(|entry| entry.name.as_str()).collect();

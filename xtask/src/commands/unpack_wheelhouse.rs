@@ -14,7 +14,7 @@ use xtask::{
     },
 };
 
-use crate::{flags::UnpackWheelhouse, settings::Project};
+use crate::{commands::foreign_differences, flags::UnpackWheelhouse, settings::Project};
 
 pub fn run(sh: &Shell, project: &Project, args: &UnpackWheelhouse) -> Result<()> {
     let started = Instant::now();
@@ -50,6 +50,18 @@ pub fn run(sh: &Shell, project: &Project, args: &UnpackWheelhouse) -> Result<()>
             wheelhouse.display(),
             problems.join("\n  ")
         );
+    }
+    if !args.accept_foreign {
+        let differences = foreign_differences(project, &checked.manifest)?;
+        if !differences.is_empty() {
+            let differences: Vec<String> = differences.iter().map(ToString::to_string).collect();
+            bail!(
+                "refused {}: it was made for other inputs than this project's; {} is unchanged\n  {}\nhint: unpack it where its project is, or pass --accept-foreign if it is meant for this one as it is",
+                archive_path.display(),
+                wheelhouse.display(),
+                differences.join("\n  ")
+            );
+        }
     }
     staging.commit()?;
     ui::say(&format!(

@@ -32,7 +32,7 @@ use xtask::{
 };
 
 use crate::{
-    commands::{wheelhouse_samples, write_metrics},
+    commands::{foreign_differences, wheelhouse_samples, write_metrics},
     flags::VerifyWheelhouse,
     settings::Project,
 };
@@ -124,6 +124,20 @@ pub fn run(sh: &Shell, project: &Project, args: &VerifyWheelhouse) -> Result<()>
             (report, manifest, wheelhouse)
         }
     };
+    if !args.accept_foreign {
+        for difference in foreign_differences(project, &manifest)? {
+            report.problems.push(Problem {
+                kind: "foreign",
+                file: None,
+                expected: None,
+                actual: None,
+                requirements: difference.path().map(str::to_owned),
+                target: None,
+                package: None,
+                message: format!("{difference} (pass --accept-foreign to accept a wheelhouse made for other inputs)"),
+            });
+        }
+    }
     report.ok = report.problems.is_empty();
     report.seconds = started.elapsed().as_secs_f64();
     for problem in &report.problems {

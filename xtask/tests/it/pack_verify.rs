@@ -260,6 +260,9 @@ fn unpack_swaps_in_a_verified_wheelhouse_and_a_killed_unpack_changes_nothing() {
     pack(&source, &source.wheelhouse(), &archive);
 
     let target = Project::with_wheelhouse("speedup\n", &TWO_TARGETS);
+    // The project moved on to the source's requirements, and the archive carries that wheelhouse:
+    // an archive made for other inputs is refused (the Trust issue's foreign-archive case).
+    target.write("requirements.txt", "purelib\ncompiled\nbigpayload\n");
     let before = target.snapshot();
     // Feed the archive through a FIFO and stop half way: the unpack is then mid-extraction.
     let fifo = target.tmp.path().join("incoming.tgz");

@@ -270,3 +270,28 @@ fn pack_sign_and_sbom_name_a_run_that_holds_the_wheelhouse() {
     drop(lock);
     run_ok(&mut project.command(&["pack-wheelhouse"]));
 }
+
+#[test]
+fn another_projects_archive_is_refused_unless_accepted_on_purpose() {
+    let theirs = Project::with_wheelhouse("purelib\n", &ONE_TARGET);
+    run_ok(&mut theirs.command(&["pack-wheelhouse"]));
+    let archive = theirs.root().join("wheelhouse.tgz").display().to_string();
+
+    let ours = Project::new();
+    ours.write("requirements-api.txt", "speedup\n");
+    let error = stderr(&run_fails(&mut ours.command(&["unpack-wheelhouse", &archive])));
+    assert!(error.contains("it was made for other inputs than this project's"), "{error}");
+    assert!(error.contains("requirements.txt is gone"), "{error}");
+    assert!(error.contains("requirements-api.txt is not in the wheelhouse"), "{error}");
+    assert!(!ours.wheelhouse().exists(), "unpack wrote a wheelhouse");
+
+    let output = run_fails(&mut ours.command_with_test_python(&["verify-wheelhouse", "--archive", &archive, "--json"]));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let foreign: Vec<&serde_json::Value> =
+        report["problems"].as_array().unwrap().iter().filter(|problem| problem["kind"] == "foreign").collect();
+    assert_eq!(foreign.len(), 2, "{report:#}");
+
+    run_ok(&mut ours.command_with_test_python(&["verify-wheelhouse", "--archive", &archive, "--accept-foreign"]));
+    run_ok(&mut ours.command(&["unpack-wheelhouse", &archive, "--accept-foreign"]));
+    assert!(ours.wheelhouse().join("manifest.json").is_file());
+}

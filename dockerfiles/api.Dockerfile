@@ -15,6 +15,11 @@ FROM ${BASE_IMAGE} AS app
 # for a private index come as build secrets, never as build arguments: `pip.conf`, `netrc`, and
 # `ca.crt` (a CA bundle at /run/secrets/ca.crt, for `cert = /run/secrets/ca.crt` in pip.conf).
 ARG OFFLINE=0
+# The sha256 of the wheelhouse's manifest.json, which pins every file: `cargo xtask build-offline`
+# sets it (online builds leave it empty). The engine keys this step's cache on the build
+# arguments and the command, not on the mounted files, so another wheelhouse never reuses the
+# layer; when set, the mounted manifest must match it.
+ARG WHEELHOUSE_MANIFEST_SHA256=
 ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH
 COPY requirements-api.txt /tmp/requirements.txt
 RUN --mount=type=bind,from=wheelhouse,target=/wheelhouse,readonly \
@@ -23,6 +28,9 @@ RUN --mount=type=bind,from=wheelhouse,target=/wheelhouse,readonly \
     --mount=type=secret,id=ca.crt \
     python3 -m venv /opt/venv \
     && if [ "$OFFLINE" = 1 ]; then \
+        if [ -n "$WHEELHOUSE_MANIFEST_SHA256" ]; then \
+            echo "$WHEELHOUSE_MANIFEST_SHA256  /wheelhouse/manifest.json" | sha256sum -c - || exit 1; \
+        fi; \
         pip install --no-cache-dir --no-index --find-links /wheelhouse -r /tmp/requirements.txt; \
     else \
         pip install --no-cache-dir -r /tmp/requirements.txt; \

@@ -9,25 +9,27 @@ use xshell::Shell;
 use xtask::{
     model::{
         compose::Service,
-        dockerfile::{self, from_lines, syntax_directive},
-        manifest::Manifest,
+        dockerfile::{self, from_lines, syntax_directive, MANIFEST_SHA256_ARG},
+        manifest::{Manifest, MANIFEST_NAME},
         metrics::Sample,
         paths::display_path,
         shell::shell_command,
         staleness::Stale,
         target::{major_minor, Platform},
+        untrusted::shown,
     },
     parallel,
     tools::engine::{self, BuildSpec, Engine},
     ui::{self, human_bytes},
     wheelhouse::{
+        files::sha256_file,
         integrity::{self, Depth},
         layout::read_manifest,
     },
 };
 
 use crate::{
-    commands::{load_compose, stale_reasons, write_metrics, Inputs},
+    commands::{expected_dockerfile, load_compose, stale_reasons, write_metrics, Inputs},
     flags::BuildImages,
     settings::Project,
 };
@@ -63,6 +65,19 @@ pub fn run(sh: &Shell, project: &Project, args: &BuildImages, mode: Mode) -> Res
     let wheelhouse = project.wheelhouse(args.wheelhouse.as_deref());
     let engine = engine::choose(sh, args.engine.as_deref())?;
     let chroot = engine::chroot_isolation();
+    // The install step's cache key: the engines key a `RUN --mount=type=bind` step on its command
+    // and build arguments, never on the mounted files, so without this another wheelhouse would
+    // get this one's layer. Absent only when there is no manifest, which the preflight refuses.
+    let manifest_sha256 = match mode {
+        Mode::Offline => sha256_file(&wheelhouse.join(MANIFEST_NAME)).ok(),
+        Mode::Online => None,
+    };
+    if mode == Mode::Offline && manifest_sha256.is_none() && (args.dry_run || args.emit_bake.is_some()) {
+        ui::say(&format!(
+            "warning: no readable {MANIFEST_NAME} in {}: these builds lack --build-arg {MANIFEST_SHA256_ARG}, and a real one would be refused",
+            shown(&wheelhouse.display().to_string())
+        ));
+    }
     let mut builds = Vec::new();
     for service in &services {
         let platforms = match (&args.platforms[..], &service.platform) {
@@ -71,13 +86,25 @@ pub fn run(sh: &Shell, project: &Project, args: &BuildImages, mode: Mode) -> Res
                 .context("cannot tell this host's platform: pass --platform")?
                 .docker_name()
                 .to_owned()],
-            (platforms, _) => platforms.to_vec(),
+            (platforms, _) => platforms.iter().fold(Vec::new(), |mut unique, platform| {
+                if !unique.contains(platform) {
+                    unique.push(platform.clone());
+                }
+                unique
+            }),
         };
-        for platform in platforms {
-            builds.push((service, platform.clone(), spec(service, &platform, args, mode, &wheelhouse)?));
+        // Several platforms loaded under one tag would overwrite each other: each gets its own.
+        let per_platform_tags = platforms.len() > 1;
+        for platform in &platforms {
+            let tag = image_tag(&service.image, args.tag.as_deref(), per_platform_tags.then_some(platform.as_str()));
+            let spec = spec(service, platform, tag, args, mode, &wheelhouse, manifest_sha256.as_deref())?;
+            builds.push((service, platform.clone(), spec));
         }
     }
     if let Some(path) = &args.emit_bake {
+        if mode == Mode::Offline {
+            check_bake_buildx(sh)?;
+        }
         let named: Vec<(String, BuildSpec)> = builds
             .iter()
             .map(|(service, platform, spec)| {
@@ -117,11 +144,10 @@ pub fn run(sh: &Shell, project: &Project, args: &BuildImages, mode: Mode) -> Res
             let (ok, output) = engine::run(sh, &command)?;
             if !ok {
                 let lines: Vec<&str> = output.lines().collect();
-                failure = Some(format!(
-                    "`{}` failed; its last lines:\n{}",
-                    shell_command(&command),
-                    lines[lines.len().saturating_sub(15)..].join("\n")
-                ));
+                let last: Vec<String> =
+                    lines[lines.len().saturating_sub(15)..].iter().map(|line| shown(line)).collect();
+                failure =
+                    Some(format!("`{}` failed; its last lines:\n{}", shown(&shell_command(&command)), last.join("\n")));
                 break;
             }
         }
@@ -134,7 +160,12 @@ pub fn run(sh: &Shell, project: &Project, args: &BuildImages, mode: Mode) -> Res
             size: if failure.is_none() { engine::image_size(sh, engine, &spec.tag) } else { None },
             error: failure,
         };
-        step.item_done(&format!("{} ({platform}): {}", service.name, if result.ok { "built" } else { "FAILED" }));
+        step.item_done(&format!(
+            "{} ({}): {}",
+            shown(&service.name),
+            shown(platform),
+            if result.ok { "built" } else { "FAILED" }
+        ));
         Ok(result)
     });
     let results: Vec<BuildResult> = results.into_iter().collect::<Result<_>>()?;
@@ -143,8 +174,8 @@ pub fn run(sh: &Shell, project: &Project, args: &BuildImages, mode: Mode) -> Res
     for result in results.iter().filter(|result| !result.ok) {
         ui::say(&format!(
             "service `{}` ({}): {}",
-            result.service,
-            result.platform,
+            shown(&result.service),
+            shown(&result.platform),
             result.error.as_deref().unwrap_or("")
         ));
     }
@@ -192,9 +223,10 @@ fn select(all: Vec<Service>, names: &[String], compose_path: &Path) -> Result<Ve
     let mut selected = Vec::new();
     for name in names {
         let service = all.iter().find(|service| &service.name == name).with_context(|| {
-            let known: Vec<&str> = all.iter().map(|service| service.name.as_str()).collect();
+            let known: Vec<String> = all.iter().map(|service| shown(&service.name)).collect();
             format!(
-                "no service `{name}` with a `build` in {} (there are: {})",
+                "no service `{}` with a `build` in {} (there are: {})",
+                shown(name),
                 compose_path.display(),
                 known.join(", ")
             )
@@ -204,13 +236,28 @@ fn select(all: Vec<Service>, names: &[String], compose_path: &Path) -> Result<Ve
     Ok(selected)
 }
 
-fn spec(service: &Service, platform: &str, args: &BuildImages, mode: Mode, wheelhouse: &Path) -> Result<BuildSpec> {
+fn spec(
+    service: &Service,
+    platform: &str,
+    tag: String,
+    args: &BuildImages,
+    mode: Mode,
+    wheelhouse: &Path,
+    manifest_sha256: Option<&str>,
+) -> Result<BuildSpec> {
     let mut build_args = service.args.clone();
     for pair in &args.build_args {
-        let (key, value) = pair.split_once('=').with_context(|| format!("--build-arg `{pair}` is not KEY=VALUE"))?;
+        let (key, value) =
+            pair.split_once('=').with_context(|| format!("--build-arg `{}` is not KEY=VALUE", shown(pair)))?;
         build_args.insert(key.to_owned(), value.to_owned());
     }
     build_args.insert("OFFLINE".to_owned(), if mode == Mode::Offline { "1" } else { "0" }.to_owned());
+    // Set by the command alone. Online it stays unset, so the fragment's empty default is the
+    // key: stable, and online builds keep their cache as before (`--no-cache` refreshes them).
+    build_args.remove(MANIFEST_SHA256_ARG);
+    if let (Mode::Offline, Some(digest)) = (mode, manifest_sha256) {
+        build_args.insert(MANIFEST_SHA256_ARG.to_owned(), digest.to_owned());
+    }
     let mut build_contexts = service.additional_contexts.clone();
     if mode == Mode::Offline {
         build_contexts.insert("wheelhouse".to_owned(), wheelhouse.display().to_string());
@@ -218,10 +265,6 @@ fn spec(service: &Service, platform: &str, args: &BuildImages, mode: Mode, wheel
         // Online, the Dockerfile's empty `wheelhouse` stage stands in: nothing is mounted.
         build_contexts.remove("wheelhouse");
     }
-    let tag = match &args.tag {
-        Some(tag) => format!("{}:{tag}", image_name(&service.image)),
-        None => service.image.clone(),
-    };
     Ok(BuildSpec {
         dockerfile: service.dockerfile.clone(),
         context: service.context.clone(),
@@ -236,6 +279,47 @@ fn spec(service: &Service, platform: &str, args: &BuildImages, mode: Mode, wheel
         builder: args.builder.clone(),
         no_cache: args.no_cache,
     })
+}
+
+/// The tag a build gets: the compose file's image, with its tag replaced by `--tag`; when a
+/// service is built for several platforms, the tag (else `latest`) gets the platform as a suffix
+/// (`example/api:1.0-linux-arm64`), since one tag holds one local image and the last build would
+/// replace the others.
+fn image_tag(image: &str, tag: Option<&str>, platform: Option<&str>) -> String {
+    let tag = tag.or_else(|| tag_of(image));
+    match (tag, platform) {
+        (None, None) => image.to_owned(),
+        (Some(tag), None) => format!("{}:{tag}", image_name(image)),
+        (tag, Some(platform)) => {
+            format!("{}:{}-{}", image_name(image), tag.unwrap_or("latest"), platform.replace('/', "-"))
+        }
+    }
+}
+
+/// `registry:5000/example/api:1.0` → `1.0`; none for `registry:5000/example/api`.
+fn tag_of(image: &str) -> Option<&str> {
+    let without_digest = image.split('@').next().unwrap_or(image);
+    let name = image_name(image);
+    without_digest.strip_prefix(name)?.strip_prefix(':')
+}
+
+/// An offline bake file sets `network: none`, which buildx reads only from 0.17 on: an older one
+/// here is refused. With no buildx here the file is written for another machine, with a note.
+fn check_bake_buildx(sh: &Shell) -> Result<()> {
+    let (major, minor) = engine::BAKE_NETWORK_BUILDX;
+    match engine::buildx_version(sh) {
+        Some(version) if !engine::reads_bake_network(version) => bail!(
+            "docker buildx here is {}.{}.{}, and the offline bake file needs {major}.{minor} or later: older buildx does not know its `network` field, so its builds would not be offline\nhint: upgrade the buildx plugin, or run `cargo xtask build-offline` without --emit-bake",
+            version.0,
+            version.1,
+            version.2
+        ),
+        Some(_) => {}
+        None => ui::say(&format!(
+            "note: no docker buildx here; the offline bake file needs buildx {major}.{minor} or later where it runs"
+        )),
+    }
+    Ok(())
 }
 
 /// `registry:5000/example/api:1.0` → `registry:5000/example/api` (a digest is dropped too).
@@ -256,45 +340,55 @@ fn preflight(
     wheelhouse: &Path,
     builds: &[(&Service, String, BuildSpec)],
 ) -> Result<()> {
-    let mut refusals = Vec::new();
+    // What the engine lacks comes first; without it, asking the engine about images would only
+    // blame the base images.
+    let mut refusals = engine::missing_pieces(sh, engine);
+    let engine_ready = refusals.is_empty();
     let manifest = if mode == Mode::Offline { Some(wheelhouse_ready(wheelhouse, &mut refusals)) } else { None };
+    let mut fragments_checked: Vec<&str> = Vec::new();
     for (service, platform, spec) in builds {
-        let name = &service.name;
+        let name = &shown(&service.name);
         let text = fs_err::read_to_string(&service.dockerfile)?;
+        if !fragments_checked.contains(&service.name.as_str()) {
+            fragments_checked.push(&service.name);
+            stale_fragments(project, service, &text, &mut refusals);
+        }
         if let Some(frontend) = syntax_directive(&text) {
             refusals.push(format!(
-                "service `{name}`: {} starts with `# syntax={frontend}`, which pulls a frontend image\nhint: remove that line; the built-in frontend supports everything the fragment uses",
-                service.dockerfile.display()
+                "service `{name}`: {} starts with `# syntax={}`, which pulls a frontend image\nhint: remove that line; the built-in frontend supports everything the fragment uses",
+                shown(&service.dockerfile.display().to_string()),
+                shown(&frontend)
             ));
         }
         let froms = from_lines(&text, &spec.build_args);
         let stages: Vec<&str> = froms.iter().filter_map(|from| from.stage.as_deref()).collect();
-        for from in &froms {
+        for from in froms.iter().filter(|_| engine_ready) {
             if from.image == "scratch" || stages.contains(&from.image.as_str()) {
                 continue;
             }
+            let image = shown(&from.image);
             if !engine::image_exists(sh, engine, &from.image) {
                 refusals.push(format!(
-                    "service `{name}`: base image `{}` is not on this machine\nhint: `{} pull {}` on a connected machine and carry it in (`{} save` / `{} load`)",
-                    from.image,
+                    "service `{name}`: base image `{image}` is not on this machine\nhint: `{} pull {image}` on a connected machine and carry it in (`{} save` / `{} load`)",
                     engine.name(),
-                    from.image,
                     engine.name(),
                     engine.name()
                 ));
             } else if !from.image.contains("@sha256:") {
-                ui::say(&format!("warning: service `{name}`: base image `{}` is not pinned by digest", from.image));
+                ui::say(&format!("warning: service `{name}`: base image `{image}` is not pinned by digest"));
             }
         }
-        python_of_base_image(
-            sh,
-            engine,
-            &froms,
-            manifest.as_ref().and_then(Option::as_ref),
-            platform,
-            name,
-            &mut refusals,
-        );
+        if engine_ready {
+            python_of_base_image(
+                sh,
+                engine,
+                &froms,
+                manifest.as_ref().and_then(Option::as_ref),
+                platform,
+                name,
+                &mut refusals,
+            );
+        }
         let requested: Platform = platform.parse()?;
         if Some(requested) != Platform::host() && !binfmt_available(requested) {
             refusals.push(format!(
@@ -338,9 +432,27 @@ fn python_of_base_image(
     let covered = manifest.targets.iter().any(|target| target.platform == platform && target.python_version == short);
     if !covered {
         refusals.push(format!(
-            "service `{service}`: base image `{}` has Python {version}, and the wheelhouse has no {platform} python {short} target\nhint: cargo xtask create-wheelhouse --platform {platform} --python {short}",
-            last.image
+            "service `{service}`: base image `{}` has Python {}, and the wheelhouse has no {platform} python {} target\nhint: cargo xtask create-wheelhouse --platform {platform} --python {}",
+            shown(&last.image),
+            shown(version),
+            shown(&short),
+            shown(&short)
         ));
+    }
+}
+
+/// The same comparison as `cargo xtask dockerfiles --check`: a missing, empty or stale install
+/// step would build an image without the service's packages, and nothing would say so until an
+/// import failed at run time.
+fn stale_fragments(project: &Project, service: &Service, current: &str, refusals: &mut Vec<String>) {
+    let name = shown(&service.name);
+    let path = shown(&display_path(&project.root, &service.dockerfile));
+    match expected_dockerfile(service) {
+        Ok(expected) if expected == current => {}
+        Ok(_) => refusals.push(format!(
+            "service `{name}`: the generated fragments of {path} are stale or empty, so the image would lack its packages\nhint: run `cargo xtask dockerfiles` (`cargo xtask dockerfiles --check` shows the difference)"
+        )),
+        Err(error) => refusals.push(format!("service `{name}`: {error:#}")),
     }
 }
 
@@ -400,9 +512,9 @@ fn summary_table(results: &[BuildResult]) -> String {
     for result in results {
         table.push_str(&format!(
             "{:<12} {:<40} {:<12} {:>8.1} {:>10}  {}\n",
-            result.service,
-            result.image,
-            result.platform,
+            shown(&result.service),
+            shown(&result.image),
+            shown(&result.platform),
             result.seconds,
             result.size.map_or("-".to_owned(), human_bytes),
             if result.ok { "ok" } else { "FAILED" }
@@ -421,5 +533,25 @@ mod tests {
         assert_eq!(image_name("registry:5000/example/api:1.0"), "registry:5000/example/api");
         assert_eq!(image_name("registry:5000/example/api"), "registry:5000/example/api");
         assert_eq!(image_name("api@sha256:abc"), "api");
+    }
+
+    #[test]
+    fn a_service_built_for_several_platforms_gets_a_tag_for_each() {
+        let check = |image: &str, tag: Option<&str>, platform: Option<&str>, expected: &str| {
+            assert_eq!(image_tag(image, tag, platform), expected, "{image} {tag:?} {platform:?}");
+        };
+        check("example/api:latest", None, None, "example/api:latest");
+        check("example/api:latest", Some("1.0"), None, "example/api:1.0");
+        check("example/api", None, None, "example/api");
+        check("example/api:latest", None, Some("linux/arm64"), "example/api:latest-linux-arm64");
+        check("example/api:1.0", Some("2.0"), Some("linux/amd64"), "example/api:2.0-linux-amd64");
+        check("example/api", None, Some("linux/arm/v7"), "example/api:latest-linux-arm-v7");
+        check("registry:5000/example/api", None, Some("linux/amd64"), "registry:5000/example/api:latest-linux-amd64");
+        check(
+            "registry:5000/example/api:1.0@sha256:abc",
+            None,
+            Some("linux/amd64"),
+            "registry:5000/example/api:1.0-linux-amd64",
+        );
     }
 }

@@ -3,17 +3,12 @@
 
 use anyhow::{bail, Context, Result};
 use xtask::{
-    model::{
-        compose::Service,
-        dockerfile::{fragments, render},
-        paths::display_path,
-    },
+    model::{paths::display_path, untrusted::shown},
     ui,
-    wheelhouse::layout::lock_path,
 };
 
 use crate::{
-    commands::{load_compose, write_or_check, FileState, Mode},
+    commands::{expected_dockerfile, load_compose, write_or_check, FileState, Mode},
     flags::Dockerfiles,
     settings::Project,
 };
@@ -23,11 +18,11 @@ pub fn run(project: &Project, args: &Dockerfiles) -> Result<()> {
     let mode = Mode::check_if(args.check);
     let mut stale = Vec::new();
     for service in &services {
-        let expected = expected_dockerfile(service).with_context(|| format!("service `{}`", service.name))?;
-        let shown = display_path(&project.root, &service.dockerfile);
-        match write_or_check(&service.dockerfile, &shown, &expected, mode)? {
-            FileState::UpToDate => ui::say(&format!("{shown}: up to date")),
-            FileState::Written => ui::say(&format!("{shown}: fragment written")),
+        let expected = expected_dockerfile(service).with_context(|| format!("service `{}`", shown(&service.name)))?;
+        let path_shown = shown(&display_path(&project.root, &service.dockerfile));
+        match write_or_check(&service.dockerfile, &path_shown, &expected, mode)? {
+            FileState::UpToDate => ui::say(&format!("{path_shown}: up to date")),
+            FileState::Written => ui::say(&format!("{path_shown}: fragment written")),
             FileState::Stale { diff, .. } => stale.push(diff),
         }
     }
@@ -39,34 +34,6 @@ pub fn run(project: &Project, args: &Dockerfiles) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// The service's Dockerfile as it should be: its text with the fragments filled in.
-fn expected_dockerfile(service: &Service) -> Result<String> {
-    let current = fs_err::read_to_string(&service.dockerfile)?;
-    let (requirements, hash_locked) = requirements_in_context(service)?;
-    render(&service.dockerfile, &current, &fragments(&requirements, hash_locked))
-}
-
-/// The requirements path a service's fragment copies, relative to its build context: its lock
-/// file when `cargo xtask lock` has written one (and then `true`), else the requirements file.
-fn requirements_in_context(service: &Service) -> Result<(String, bool)> {
-    let requirements = service.requirements.as_ref().with_context(|| {
-        format!("service `{}` names no requirements file\nhint: add `x-requirements: ../requirements-{}.txt` to it in the compose file", service.name, service.name)
-    })?;
-    if !requirements.starts_with(&service.context) {
-        bail!(
-            "service `{}`: {} is outside its build context {}",
-            service.name,
-            requirements.display(),
-            service.context.display()
-        );
-    }
-    let lock = lock_path(requirements);
-    if lock.is_file() {
-        return Ok((display_path(&service.context, &lock), true));
-    }
-    Ok((display_path(&service.context, requirements), false))
 }
 
 #[cfg(test)]

@@ -213,3 +213,38 @@ pub fn lock_text(wheelhouse: &Path, manifest: &Manifest, group: &str, algorithm:
     };
     lockfile::render(manifest, group, algorithm, &hash_of)
 }
+
+/// The service's Dockerfile as `cargo xtask dockerfiles` would leave it: its text with the
+/// generated fragments filled in. `dockerfiles --check` and the build preflight compare against
+/// this, so the two can never disagree about what is stale.
+pub fn expected_dockerfile(service: &Service) -> Result<String> {
+    use xtask::model::dockerfile::{fragments, render};
+
+    let current = fs_err::read_to_string(&service.dockerfile)?;
+    let (requirements, hash_locked) = requirements_in_context(service)?;
+    render(&service.dockerfile, &current, &fragments(&requirements, hash_locked))
+}
+
+/// The requirements path a service's fragment copies, relative to its build context: its lock
+/// file when `cargo xtask lock` has written one (and then `true`), else the requirements file.
+/// Errors do not name the service: callers say which one.
+pub fn requirements_in_context(service: &Service) -> Result<(String, bool)> {
+    use xtask::model::untrusted::shown;
+
+    let name = shown(&service.name);
+    let requirements = service.requirements.as_ref().with_context(|| {
+        format!("no requirements file: the service has no `x-requirements`\nhint: add `x-requirements: ../requirements-{name}.txt` to it in the compose file")
+    })?;
+    if !requirements.starts_with(&service.context) {
+        anyhow::bail!(
+            "{} is outside the service's build context {}",
+            shown(&requirements.display().to_string()),
+            shown(&service.context.display().to_string())
+        );
+    }
+    let lock = layout::lock_path(requirements);
+    if lock.is_file() {
+        return Ok((display_path(&service.context, &lock), true));
+    }
+    Ok((display_path(&service.context, requirements), false))
+}

@@ -6,6 +6,8 @@ use std::{collections::BTreeMap, path::PathBuf};
 use anyhow::{bail, Result};
 use xshell::{cmd, Shell};
 
+use crate::model::untrusted::shown;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Engine {
@@ -165,6 +167,70 @@ pub fn choose(sh: &Shell, requested: Option<&str>) -> Result<Engine> {
     bail!("no container engine that can build: found {docker_state}, and no podman\nhint: install podman (apt-get install podman buildah), or docker with buildx and a running engine, then pass --engine")
 }
 
+/// What the engine lacks to build at all, one problem a line with its hint: the preflight says
+/// this first, so that a missing plugin or daemon is not reported as a missing base image.
+pub fn missing_pieces(sh: &Shell, engine: Engine) -> Vec<String> {
+    let install_hint = match engine {
+        Engine::Docker => "install docker with the buildx plugin, or pass --engine podman",
+        Engine::Podman => "apt-get install podman buildah, or pass --engine docker",
+    };
+    if let Err(missing) = super::find(engine.name(), &format!("`--engine {}`", engine.name()), install_hint) {
+        return vec![missing.to_string()];
+    }
+    if engine == Engine::Podman {
+        return Vec::new();
+    }
+    let mut missing = Vec::new();
+    if cmd!(sh, "docker buildx version").quiet().ignore_stdout().ignore_stderr().run().is_err() {
+        missing.push(
+            "docker has no buildx plugin (`docker buildx version` fails), and every build goes through buildx\nhint: install the plugin (Debian: apt-get install docker-buildx; Docker's own packages: docker-buildx-plugin), or pass --engine podman"
+                .to_owned(),
+        );
+    }
+    let said = match cmd!(sh, "docker info").quiet().ignore_stdout().ignore_status().output() {
+        Ok(output) if output.status.success() => None,
+        Ok(output) => Some(last_line(&String::from_utf8_lossy(&output.stderr)).unwrap_or("nothing").to_owned()),
+        Err(error) => Some(error.to_string()),
+    };
+    if let Some(said) = said {
+        missing.push(format!(
+            "docker reaches no daemon: `docker info` says: {}\nhint: start one (systemctl start docker), or point DOCKER_HOST (or `docker context use`) at a reachable one, or pass --engine podman",
+            shown(&said)
+        ));
+    }
+    missing
+}
+
+fn last_line(text: &str) -> Option<&str> {
+    text.lines().map(str::trim).rfind(|line| !line.is_empty())
+}
+
+/// The oldest buildx that reads `network` in a bake file, which the offline bake file sets to
+/// `none` (buildx 0.17.0 added it).
+pub const BAKE_NETWORK_BUILDX: (u32, u32) = (0, 17);
+
+/// Whether this buildx version reads `network` in a bake file.
+pub fn reads_bake_network((major, minor, _): (u32, u32, u32)) -> bool {
+    (major, minor) >= BAKE_NETWORK_BUILDX
+}
+
+/// The version of docker's buildx plugin, when there is one.
+pub fn buildx_version(sh: &Shell) -> Option<(u32, u32, u32)> {
+    let text = cmd!(sh, "docker buildx version").quiet().ignore_stderr().read().ok()?;
+    parse_buildx_version(&text)
+}
+
+/// `github.com/docker/buildx v0.17.1 257815a` → (0, 17, 1). Distribution builds print the version
+/// without the `v` (`0.13.1+ds1-3`), Docker Desktop with a suffix (`v0.19.2-desktop.1`).
+pub fn parse_buildx_version(text: &str) -> Option<(u32, u32, u32)> {
+    text.split_whitespace().find_map(|word| {
+        let word = word.strip_prefix('v').unwrap_or(word);
+        let mut numbers = word.split(['.', '-', '+']).map(|part| part.parse::<u32>().ok());
+        let (Some(Some(major)), Some(Some(minor))) = (numbers.next(), numbers.next()) else { return None };
+        Some((major, minor, numbers.next().flatten().unwrap_or(0)))
+    })
+}
+
 pub fn image_exists(sh: &Shell, engine: Engine, image: &str) -> bool {
     let program = engine.name();
     let command = match engine {
@@ -255,6 +321,25 @@ mod tests {
             true,
             &["podman build --file /repo/dockerfiles/api.Dockerfile --tag example/api:1.0 --platform linux/amd64 --build-arg OFFLINE=0 --build-context wheelhouse=/repo/wheelhouse /repo"],
         );
+    }
+
+    #[test]
+    fn buildx_versions_are_read_as_each_build_prints_them() {
+        let check = |text: &str, expected: Option<(u32, u32, u32)>| {
+            assert_eq!(parse_buildx_version(text), expected, "{text}");
+        };
+        check("github.com/docker/buildx v0.17.1 257815a6fb4d7f5b7d9c1bd6dd8fb8d1a22ff2b3\n", Some((0, 17, 1)));
+        check("github.com/docker/buildx v0.16.2 3f4e2a4", Some((0, 16, 2)));
+        check("github.com/docker/buildx 0.13.1+ds1-3 0.13.1+ds1-3", Some((0, 13, 1)));
+        check("github.com/docker/buildx v0.19.2-desktop.1 a7f9cd3", Some((0, 19, 2)));
+        check("github.com/docker/buildx v1.0 abc", Some((1, 0, 0)));
+        check("docker: unknown command: docker buildx", None);
+        check("", None);
+        assert!(!reads_bake_network((0, 16, 9)));
+        assert!(!reads_bake_network((0, 9, 1)));
+        assert!(reads_bake_network((0, 17, 0)));
+        assert!(reads_bake_network((0, 20, 1)));
+        assert!(reads_bake_network((1, 0, 0)));
     }
 
     #[test]

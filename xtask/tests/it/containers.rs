@@ -4,7 +4,13 @@
 //! `XTASK_CONTAINER_TESTS=1`; the base image is `XTASK_BASE_IMAGE` (default
 //! `localhost/wheelhouse-base:bookworm`).
 
-use std::process::{Command, Output};
+use std::{
+    ffi::OsString,
+    os::unix::fs::PermissionsExt,
+    process::{Command, Output},
+};
+
+use xtask::wheelhouse::files::sha256_file;
 
 use crate::support::{
     in_no_network,
@@ -61,14 +67,47 @@ fn in_image(image: &str, argv: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Whether the real container tests run here; they need podman, buildah, root and a base image.
+fn container_tests_enabled() -> bool {
+    let enabled = std::env::var_os("XTASK_CONTAINER_TESTS").is_some_and(|value| value == "1");
+    if !enabled {
+        eprintln!("skipped: set XTASK_CONTAINER_TESTS=1 (needs podman, buildah, root and a base image)");
+    }
+    enabled
+}
+
+fn image_id(image: &str) -> String {
+    stdout(&run_ok(Command::new("podman").args(["image", "inspect", "--format", "{{.Id}}", image]))).trim().to_owned()
+}
+
+/// A `docker` that answers `docker buildx version` with `buildx` (or fails as a client without the
+/// plugin does) and fails `docker info` with `daemon_error`; the `PATH` that finds it first.
+fn fake_docker(project: &Project, buildx: Option<&str>, daemon_error: &str) -> OsString {
+    let bin = project.tmp.path().join("fake-bin");
+    let buildx = match buildx {
+        Some(version) => format!("echo 'github.com/docker/buildx {version} 3f4e2a4'; exit 0"),
+        None => "echo 'docker: unknown command: docker buildx' >&2; exit 1".to_owned(),
+    };
+    let script = format!(
+        "#!/bin/sh\ncase \"$1 $2\" in\n\"buildx version\") {buildx} ;;\ninfo*) echo 'Client:'; echo '{daemon_error}' >&2; exit 1 ;;\n*) exit 1 ;;\nesac\n"
+    );
+    fs_err::create_dir_all(&bin).unwrap();
+    let path = bin.join("docker");
+    fs_err::write(&path, script).unwrap();
+    fs_err::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut search = OsString::from(&bin);
+    search.push(":");
+    search.push(std::env::var_os("PATH").unwrap_or_default());
+    search
+}
+
 fn report(output: &Output) -> serde_json::Value {
     serde_json::from_str(&stdout(output)).unwrap_or_else(|error| panic!("not JSON ({error}): {}", stdout(output)))
 }
 
 #[test]
 fn offline_build_needs_no_network_and_matches_the_online_build() {
-    if std::env::var_os("XTASK_CONTAINER_TESTS").is_none_or(|value| value != "1") {
-        eprintln!("skipped: set XTASK_CONTAINER_TESTS=1 (needs podman, buildah, root and a base image)");
+    if !container_tests_enabled() {
         return;
     }
     let base_image =
@@ -259,4 +298,277 @@ fn dry_run_prints_the_exact_commands_and_bake_gets_the_same_builds() {
     assert_eq!(bake["group"]["default"]["targets"], serde_json::json!(["api", "worker"]));
     assert_eq!(bake["target"]["worker"]["tags"], serde_json::json!(["example/worker:1.0"]));
     assert_eq!(bake["target"]["worker"]["network"], "none");
+}
+
+/// Issue 12. podman and buildah key a `RUN --mount=type=bind` step on its command and build
+/// arguments, not on the mounted files: two wheelhouses for the same requirements (glibc floors
+/// 2.36 and 2.28, so `compiled` 2.1 and 2.0) must give two images. The first wheelhouse again may
+/// come from the cache, and a digest that names another wheelhouse than the mounted one fails.
+#[test]
+fn another_wheelhouse_never_reuses_the_install_layer() {
+    if !container_tests_enabled() {
+        return;
+    }
+    let base_image =
+        std::env::var("XTASK_BASE_IMAGE").unwrap_or_else(|_| "localhost/wheelhouse-base:bookworm".to_owned());
+    let project = Project::new();
+    let prefix = format!("localhost/xtask-cache-test-{}", std::process::id());
+    project.write("compose/docker-compose.yml", COMPOSE);
+    project.write("dockerfiles/api.Dockerfile", &dockerfile("api.py"));
+    project.write("dockerfiles/worker.Dockerfile", &dockerfile("worker.py"));
+    project.write("api.py", "import purelib, compiled\n");
+    project.write("worker.py", "import withextra\n");
+    project.write("requirements-api.txt", "purelib\ncompiled\n");
+    project.write("requirements-worker.txt", "withextra[fast]\n");
+    let xtask = |args: &[&str]| {
+        let mut command = project.command(args);
+        command.env("BASE_IMAGE", &base_image).env("IMAGE_PREFIX", &prefix).env("BUILDAH_ISOLATION", "chroot");
+        command
+    };
+    run_ok(&mut xtask(&["dockerfiles"]));
+    let index_url = project.index.file_index_url();
+    for (wheelhouse, libc) in [("wheelhouse-a", "glibc_2_36"), ("wheelhouse-b", "glibc_2_28")] {
+        project.create(&[
+            "--index-url",
+            &index_url,
+            "--no-build-tools",
+            "--wheelhouse",
+            wheelhouse,
+            "--platform",
+            "linux/amd64",
+            "--python",
+            "3.11",
+            "--libc",
+            libc,
+        ]);
+    }
+    let build = |wheelhouse: &str, tag: &str| {
+        let built = report(&run_ok(&mut in_no_network(&xtask(&[
+            "build-offline",
+            "--engine",
+            "podman",
+            "--wheelhouse",
+            wheelhouse,
+            "--tag",
+            tag,
+            "--json",
+            "api",
+        ]))));
+        let seconds = built["builds"][0]["seconds"].as_f64().unwrap();
+        let image = format!("{prefix}/api:{tag}");
+        let id = image_id(&image);
+        eprintln!("{wheelhouse} as {tag}: {seconds:.1}s, image {id}");
+        let freeze = in_image(&image, &["/opt/venv/bin/pip", "freeze"]);
+        (id, freeze)
+    };
+    let (a_id, a_freeze) = build("wheelhouse-a", "a");
+    let (b_id, b_freeze) = build("wheelhouse-b", "b");
+    let (again_id, again_freeze) = build("wheelhouse-a", "a-again");
+    assert!(a_freeze.contains("compiled==2.1\n"), "{a_freeze}");
+    assert!(b_freeze.contains("compiled==2.0\n"), "wheelhouse B got A's layer:\n{b_freeze}");
+    assert_ne!(a_id, b_id, "wheelhouse B got A's image");
+    assert_eq!(again_freeze, a_freeze);
+    eprintln!("wheelhouse A again {} the cache", if again_id == a_id { "reused" } else { "did not reuse" });
+
+    // The digest is checked against the mounted manifest: B's digest over A's files fails.
+    let root = project.root();
+    let b_digest = sha256_file(&root.join("wheelhouse-b/manifest.json")).unwrap();
+    let mismatch = run_fails(&mut in_no_network(
+        Command::new("podman")
+            .args(["build", "--no-cache", "--file"])
+            .arg(root.join("dockerfiles/api.Dockerfile"))
+            .args(["--tag", &format!("{prefix}/api:mismatch"), "--build-arg", "OFFLINE=1"])
+            .args(["--build-arg", &format!("BASE_IMAGE={base_image}")])
+            .args(["--build-arg", &format!("WHEELHOUSE_MANIFEST_SHA256={b_digest}")])
+            .arg("--build-context")
+            .arg(format!("wheelhouse={}", root.join("wheelhouse-a").display()))
+            .arg(&root)
+            .env("BUILDAH_ISOLATION", "chroot"),
+    ));
+    let said = format!("{}{}", stdout(&mismatch), stderr(&mismatch));
+    assert!(said.contains("/wheelhouse/manifest.json: FAILED"), "{said}");
+
+    for tag in ["a", "b", "a-again", "mismatch"] {
+        let _ = Command::new("podman").args(["rmi", "--force", &format!("{prefix}/api:{tag}")]).output();
+    }
+}
+
+/// Issue 13. An empty, stale or missing install step builds an image without the service's
+/// packages: the preflight runs the check of `cargo xtask dockerfiles --check` and refuses.
+/// Needs no engine: the base image is never there, so nothing is built.
+#[test]
+fn the_preflight_refuses_stale_empty_or_missing_fragments() {
+    let project = Project::new();
+    project.write("compose/docker-compose.yml", COMPOSE);
+    project.write("requirements-api.txt", "purelib\n");
+    project.write("requirements-worker.txt", "withextra\n");
+    project.write("dockerfiles/api.Dockerfile", &dockerfile("api.py"));
+    let without_install = dockerfile("worker.py").replace(
+        "# >>> xtask install: generated by `cargo xtask dockerfiles`, do not edit >>>\n# <<< xtask install <<<\n",
+        "",
+    );
+    let worker = project.write("dockerfiles/worker.Dockerfile", &without_install);
+    let root = project.root().display().to_string();
+    let build = || {
+        let mut command = project.command(&["build-online", "--engine", "podman"]);
+        command.env("BASE_IMAGE", "localhost/xtask-never-here:1").env("IMAGE_PREFIX", "example");
+        stderr(&run_fails(&mut command))
+    };
+    let refused = build();
+    assert!(refused.contains("preflight refused the build"), "{refused}");
+    assert!(
+        refused.contains(
+            "service `api`: the generated fragments of dockerfiles/api.Dockerfile are stale or empty, so the image would lack its packages\n\
+             hint: run `cargo xtask dockerfiles` (`cargo xtask dockerfiles --check` shows the difference)\n"
+        ),
+        "{refused}"
+    );
+    assert!(
+        refused.contains(&format!(
+            "service `worker`: {root}/dockerfiles/worker.Dockerfile has no `install` markers\n\
+             hint: add these two lines in the final stage, after its FROM and before the application is copied in, then run `cargo xtask dockerfiles`:\n"
+        )),
+        "{refused}"
+    );
+
+    // Markers back and fragments written: nothing to say about them. Then one line edited by hand.
+    fs_err::write(&worker, dockerfile("worker.py")).unwrap();
+    run_ok(&mut project.command(&["dockerfiles"]));
+    let refused = build();
+    assert!(!refused.contains("generated fragments"), "{refused}");
+    assert!(!refused.contains("markers"), "{refused}");
+    let api = project.root().join("dockerfiles/api.Dockerfile");
+    let generated = fs_err::read_to_string(&api).unwrap();
+    fs_err::write(&api, generated.replace("--no-cache-dir --no-index", "--no-index")).unwrap();
+    let refused = build();
+    assert!(
+        refused.contains("service `api`: the generated fragments of dockerfiles/api.Dockerfile are stale"),
+        "{refused}"
+    );
+}
+
+/// Issue 15, on a machine with a docker client and neither buildx nor a daemon: the preflight says
+/// so first, and does not blame the base image.
+#[test]
+fn docker_without_buildx_or_a_daemon_is_named_first() {
+    let answers = |args: &[&str]| Command::new("docker").args(args).output().map(|output| output.status.success());
+    let (Ok(false), Ok(info)) = (answers(&["buildx", "version"]), Command::new("docker").arg("info").output()) else {
+        eprintln!("skipped: needs a docker client without the buildx plugin");
+        return;
+    };
+    if info.status.success() {
+        eprintln!("skipped: needs a docker client that reaches no daemon");
+        return;
+    }
+    let daemon_said =
+        stderr(&info).lines().map(str::trim).rfind(|line| !line.is_empty()).unwrap_or("nothing").to_owned();
+    let project = Project::new();
+    project.write("compose/docker-compose.yml", COMPOSE);
+    project.write("requirements-api.txt", "purelib\n");
+    project.write("dockerfiles/api.Dockerfile", &dockerfile("api.py"));
+    let mut command = project.command(&["build-offline", "--engine", "docker", "api"]);
+    command.env("BASE_IMAGE", "localhost/base:1").env("IMAGE_PREFIX", "example");
+    let refused = stderr(&run_fails(&mut command));
+    let expected = format!(
+        "error: preflight refused the build:\n\
+         docker has no buildx plugin (`docker buildx version` fails), and every build goes through buildx\n\
+         hint: install the plugin (Debian: apt-get install docker-buildx; Docker's own packages: docker-buildx-plugin), or pass --engine podman\n\
+         docker reaches no daemon: `docker info` says: {daemon_said}\n\
+         hint: start one (systemctl start docker), or point DOCKER_HOST (or `docker context use`) at a reachable one, or pass --engine podman\n"
+    );
+    assert!(refused.starts_with(&expected), "expected:\n{expected}\ngot:\n{refused}");
+    assert!(!refused.contains("base image"), "{refused}");
+}
+
+/// Issues 15 and 16 with a docker whose answers the test sets: buildx without a daemon, and the
+/// bake file's `network`, which buildx reads only from 0.17 on.
+#[test]
+fn a_docker_daemon_out_of_reach_and_an_old_buildx_are_named() {
+    let project = Project::new();
+    project.write("compose/docker-compose.yml", COMPOSE);
+    project.write("requirements-api.txt", "purelib\n");
+    project.write("dockerfiles/api.Dockerfile", &dockerfile("api.py"));
+    let denied = "permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock";
+    let run = |buildx: &str, args: &[&str]| {
+        let mut command = project.command(args);
+        command.env("PATH", fake_docker(&project, Some(buildx), denied)).env("BASE_IMAGE", "localhost/base:1");
+        command.env("IMAGE_PREFIX", "example");
+        command
+    };
+    let refused = stderr(&run_fails(&mut run("v0.16.2", &["build-offline", "--engine", "docker", "api"])));
+    assert!(
+        refused.starts_with(&format!(
+            "error: preflight refused the build:\ndocker reaches no daemon: `docker info` says: {denied}\nhint: start one"
+        )),
+        "{refused}"
+    );
+    assert!(!refused.contains("buildx plugin"), "{refused}");
+
+    let bake = project.root().join("bake.json");
+    let bake_flag = bake.display().to_string();
+    let refused = stderr(&run_fails(&mut run("v0.16.2", &["build-offline", "--emit-bake", &bake_flag])));
+    // The last lines: a warning that there is no wheelhouse here comes before them.
+    assert!(
+        refused.ends_with(
+            "\nerror: docker buildx here is 0.16.2, and the offline bake file needs 0.17 or later: older buildx does not know its `network` field, so its builds would not be offline\n\
+             hint: upgrade the buildx plugin, or run `cargo xtask build-offline` without --emit-bake\n"
+        ),
+        "{refused}"
+    );
+    assert!(!bake.exists());
+    run_ok(&mut run("v0.16.2", &["build-online", "--emit-bake", &bake_flag]));
+    run_ok(&mut run("v0.17.1", &["build-offline", "--emit-bake", &bake_flag]));
+    let written: serde_json::Value = serde_json::from_str(&fs_err::read_to_string(&bake).unwrap()).unwrap();
+    assert_eq!(written["target"]["api"]["network"], "none");
+}
+
+/// Issue 14. Several platforms loaded under one tag would leave only the last: each platform gets
+/// its own tag. Offline, the manifest's digest is a build argument (issue 12).
+#[test]
+fn several_platforms_get_a_tag_each_and_offline_builds_name_the_manifest() {
+    let project = Project::new();
+    project.write("compose/docker-compose.yml", COMPOSE);
+    project.write("dockerfiles/api.Dockerfile", &dockerfile("api.py"));
+    project.write("dockerfiles/worker.Dockerfile", &dockerfile("worker.py"));
+    let manifest = project.write("wheelhouse/manifest.json", "{}\n");
+    let digest = sha256_file(&manifest).unwrap();
+    let root = project.root().display().to_string();
+    let run = |engine: &str, extra: &[&str]| {
+        let mut command = project.xtask();
+        command
+            .args(["build-offline", "--engine", engine, "--platform", "linux/amd64", "--platform", "linux/arm64"])
+            .args(extra)
+            .env("BASE_IMAGE", "localhost/base:1")
+            .env("IMAGE_PREFIX", "example")
+            .env("BUILDAH_ISOLATION", "oci");
+        stdout(&run_ok(&mut command))
+    };
+    let line = |program: &str, tag: &str, platform: &str, tail: &str| {
+        format!(
+            "{program} --file {root}/dockerfiles/api.Dockerfile --tag example/api:{tag} --platform {platform} \
+             --build-arg BASE_IMAGE=localhost/base:1 --build-arg OFFLINE=1 --build-arg WHEELHOUSE_MANIFEST_SHA256={digest} \
+             --build-context wheelhouse={root}/wheelhouse --network=none {tail}{root}\n"
+        )
+    };
+    assert_eq!(
+        run("docker", &["--dry-run", "api"]),
+        [
+            line("docker buildx build", "latest-linux-amd64", "linux/amd64", "--load "),
+            line("docker buildx build", "latest-linux-arm64", "linux/arm64", "--load "),
+        ]
+        .concat()
+    );
+    assert_eq!(
+        run("podman", &["--dry-run", "--tag", "1.0", "api"]),
+        [
+            line("podman build", "1.0-linux-amd64", "linux/amd64", ""),
+            line("podman build", "1.0-linux-arm64", "linux/arm64", "")
+        ]
+        .concat()
+    );
+    let bake_path = project.root().join("bake.json");
+    run("docker", &["--emit-bake", bake_path.to_str().unwrap(), "worker"]);
+    let bake: serde_json::Value = serde_json::from_str(&fs_err::read_to_string(&bake_path).unwrap()).unwrap();
+    assert_eq!(bake["target"]["worker-linux-arm64"]["tags"], serde_json::json!(["example/worker:latest-linux-arm64"]));
+    assert_eq!(bake["target"]["worker-linux-amd64"]["args"]["WHEELHOUSE_MANIFEST_SHA256"], digest);
 }

@@ -7,7 +7,7 @@ use crate::model::shell::shell_quote;
 pub const DEFAULT_BUNDLE: &str = "/wheelhouse/wheelhouse.tgz";
 
 /// Everything after the settings. It runs under dash, busybox sh and bash alike: POSIX sh only,
-/// and only the tools a Debian, Alpine or busybox image has (sha256sum, tar, mktemp).
+/// and only the tools a Debian, Alpine or busybox image has (sha256sum, tar, mktemp, sed, tr).
 const BODY: &str = r#"
 say() {
     printf 'install-script: %s\n' "$*" >&2
@@ -22,16 +22,102 @@ need() {
     command -v "$1" >/dev/null 2>&1 || die "$1 is not installed; the script needs it to $2"
 }
 
-# Every file of a wheelhouse directory against its SHA256SUMS; only the failures are shown.
+nl='
+'
+
+# A name from the bundle as it is printed: anything but printable ASCII becomes `?`, so that an
+# escape sequence cannot rewrite the terminal nor a newline forge a line; at most 200 characters.
+shown() {
+    printf '%s' "$1" | tr '\n' '?' | LC_ALL=C sed 's/[^ -~]/?/g; s/^\(.\{200\}\).*/\1.../'
+}
+
+# Before anything is extracted: every entry of the archive $1 is `wheelhouse/` or a plain name in
+# it. An absolute name, a `..` or a directory of its own could write outside the temporary
+# directory or hide files from the check of what was extracted.
+check_entries() {
+    listing=$(tar tzf "$1") || die "cannot list the files in $1"
+    outside=
+    while IFS= read -r entry; do
+        case $entry in
+        '' | wheelhouse/) continue ;;
+        wheelhouse/*)
+            case ${entry#wheelhouse/} in
+            . | .. | */*) ;;
+            *) continue ;;
+            esac
+            ;;
+        esac
+        printf '%s: outside wheelhouse/\n' "$(shown "$entry")" >&2
+        outside=1
+    done <<EOF
+$listing
+EOF
+    [ -z "$outside" ] || die "$1 has entries outside wheelhouse/: nothing is extracted"
+}
+
+# The wheelhouse directory $1 holds exactly the files its SHA256SUMS lists, besides the names this
+# tool reserves (SHA256SUMS itself, manifest.json, its signatures, the SBOM: none a distribution
+# pip could install), each a regular file: a file that is not listed is refused, as pip would
+# install it all the same. $2 is what the messages call it: the archive, or the directory.
+check_files() {
+    listed=$nl
+    line_number=0
+    problems=
+    while IFS= read -r line || [ -n "$line" ]; do
+        line_number=$((line_number + 1))
+        digest=${line%% *}
+        name=${line#"$digest"}
+        case $name in
+        '  '?* | ' *'?*) name=${name#??} ;;
+        *) name= ;;
+        esac
+        case $digest in
+        '' | *[!0-9a-fA-F]*) name= ;;
+        esac
+        [ ${#digest} -eq 64 ] || name=
+        [ -n "$name" ] || die "$2: line $line_number of SHA256SUMS is not a sha256 and a file name"
+        case $name in
+        . | .. | */*) die "$2: SHA256SUMS lists $(shown "$name"), which is not a file name" ;;
+        esac
+        if [ ! -e "$1/$name" ] && [ ! -L "$1/$name" ]; then
+            printf '%s: listed in SHA256SUMS, missing\n' "$(shown "$name")" >&2
+            problems=1
+        fi
+        listed=$listed$name$nl
+    done <"$1/SHA256SUMS"
+    for path in "$1"/* "$1"/.*; do
+        name=${path##*/}
+        case $name in
+        . | ..) continue ;;
+        esac
+        # A pattern that matched nothing stays as it is.
+        [ -e "$path" ] || [ -L "$path" ] || continue
+        if [ -L "$path" ] || [ ! -f "$path" ]; then
+            problem='not a regular file'
+        else
+            case $name in
+            manifest.json | SHA256SUMS | manifest.json.asc | manifest.json.sshsig | sbom.cdx.json) continue ;;
+            *"$nl"*) ;;
+            *)
+                case $listed in
+                *"$nl$name$nl"*) continue ;;
+                esac
+                ;;
+            esac
+            problem='not listed in SHA256SUMS'
+        fi
+        printf '%s: %s\n' "$(shown "$name")" "$problem" >&2
+        problems=1
+    done
+    [ -z "$problems" ] || die "$2 does not hold exactly the files its SHA256SUMS lists"
+}
+
+# Every file of a wheelhouse directory $1 against its SHA256SUMS; only the failures are shown.
 check_sums() {
-    if [ ! -f "$1/SHA256SUMS" ]; then
-        say "$1 has no SHA256SUMS: its files are not checked"
-        return 0
-    fi
-    need sha256sum "check $1/SHA256SUMS"
+    need sha256sum "check $2"
     if ! report=$(cd "$1" && sha256sum -c SHA256SUMS 2>&1); then
         printf '%s\n' "$report" | grep -v ': OK$' >&2 || true
-        die "$1 does not match its SHA256SUMS"
+        die "$2 does not match its SHA256SUMS"
     fi
 }
 
@@ -74,19 +160,30 @@ case $bundle in
     actual=$(sha256sum <"$bundle") || die "cannot read $bundle"
     actual=${actual%% *}
     [ "$actual" = "$expected" ] || die "$bundle sha256 mismatch: expected $expected, got $actual"
+    check_entries "$bundle"
     scratch=$(mktemp -d "${TMPDIR:-/tmp}/wheelhouse.XXXXXX") || die "cannot make a temporary directory (set TMPDIR to a writable one)"
     trap 'rm -rf "$scratch"' EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
     tar xzf "$bundle" -C "$scratch" || die "cannot extract $bundle into $scratch"
     wheelhouse=$scratch/wheelhouse
-    [ -d "$wheelhouse" ] || die "$bundle holds no wheelhouse/ directory"
+    [ -d "$wheelhouse" ] && [ ! -L "$wheelhouse" ] || die "$bundle holds no wheelhouse/ directory"
+    # What was packed is known only from SHA256SUMS: an archive without it proves nothing.
+    [ -f "$wheelhouse/SHA256SUMS" ] || die "$bundle has no wheelhouse/SHA256SUMS: nothing says which files belong in it"
+    check_files "$wheelhouse" "$bundle"
+    check_sums "$wheelhouse" "$bundle"
     ;;
 *)
     if [ -d "$bundle" ] && [ ! -f "$bundle/SHA256SUMS" ] && [ -f "$bundle/wheelhouse.tgz" ]; then
         die "$bundle holds a bundle, not a wheelhouse: give $bundle/wheelhouse.tgz"
-    elif [ -d "$bundle" ]; then
+    elif [ -d "$bundle" ] && [ -f "$bundle/SHA256SUMS" ]; then
         wheelhouse=$bundle
+        check_files "$wheelhouse" "$bundle"
+        check_sums "$wheelhouse" "$bundle"
+    elif [ -d "$bundle" ]; then
+        # Not made by this tool, so nothing lists its files: used as it is, as documented.
+        wheelhouse=$bundle
+        say "$bundle has no SHA256SUMS: its files are not checked"
     elif [ -e "$bundle" ]; then
         die "$bundle is neither a directory nor a .tgz archive"
     else
@@ -94,7 +191,6 @@ case $bundle in
     fi
     ;;
 esac
-check_sums "$wheelhouse"
 
 say "installing $* from $wheelhouse"
 "$python" -m pip install --no-index --find-links "$wheelhouse" --no-cache-dir \
@@ -127,8 +223,12 @@ pub fn script(lock: Option<&str>, target: Option<&str>) -> String {
 # Usage: sh install.sh [BUNDLE]
 #   BUNDLE, else $WHEELHOUSE, else {DEFAULT_BUNDLE}, is one of:
 #   - an archive from `cargo xtask pack-wheelhouse` (.tgz): checked against the .sha256 sidecar
-#     beside it, extracted to a temporary directory ($TMPDIR, else /tmp), removed afterwards;
-#   - a wheelhouse directory: used as it is, its files checked against its SHA256SUMS if any.
+#     beside it, refused if an entry is not a file in wheelhouse/, extracted to a temporary
+#     directory ($TMPDIR, else /tmp), removed afterwards;
+#   - a wheelhouse directory: used where it is.
+# The wheelhouse must hold exactly the files its SHA256SUMS lists, each with its sha256, besides
+# SHA256SUMS, manifest.json, its signatures and the SBOM; only a directory may have no
+# SHA256SUMS, and then its files are not checked.
 # It installs {installs}, {into}.
 #   PYTHON        the interpreter that runs pip (default: python3)
 #   REQUIREMENTS  the requirements file to install (read only when made without --lock)
@@ -148,6 +248,7 @@ target_dir={}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::manifest::RESERVED_NAMES;
 
     #[test]
     fn the_settings_are_baked_in_quoted() {
@@ -160,5 +261,11 @@ mod tests {
         );
         assert!(text.contains("#   cargo xtask install-script --lock '/app/it'\\''s.lock.txt'\n"), "{text}");
         assert!(text.starts_with("#!/bin/sh\n"));
+    }
+
+    #[test]
+    fn the_names_a_wheelhouse_may_hold_unlisted_are_the_reserved_names() {
+        let pattern = format!("\n            {}) continue ;;\n", RESERVED_NAMES.join(" | "));
+        assert!(BODY.contains(&pattern), "{pattern}");
     }
 }

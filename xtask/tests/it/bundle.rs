@@ -355,3 +355,192 @@ fn the_install_script_installs_from_a_mounted_bundle_under_dash_and_refuses_a_mi
     assert!(text.contains(&format!("install-script: {} does not match its SHA256SUMS", copy.display())), "{text}");
     assert!(!untouched.exists());
 }
+
+/// A `.tgz` of `entries` in the order given, each a regular file unless it has a link target,
+/// with its sidecar beside it in `directory`: what a hostile packer could make, names and all.
+fn hostile_archive(directory: &Path, entries: &[(String, Vec<u8>, Option<&str>)]) -> PathBuf {
+    let gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut builder = tar::Builder::new(gzip);
+    for (name, bytes, link) in entries {
+        let mut header = tar::Header::new_ustar();
+        // Written into the header by hand: `set_path` refuses the absolute and `..` names wanted here.
+        assert!(name.len() <= 100, "{name}");
+        header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        match link {
+            Some(target) => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.as_old_mut().linkname[..target.len()].copy_from_slice(target.as_bytes());
+                header.set_size(0);
+            }
+            None => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_size(bytes.len() as u64);
+            }
+        }
+        header.set_cksum();
+        builder.append(&header, bytes.as_slice()).unwrap();
+    }
+    let bytes = builder.into_inner().unwrap().finish().unwrap();
+    fs_err::create_dir_all(directory).unwrap();
+    let path = directory.join("wheelhouse.tgz");
+    fs_err::write(&path, &bytes).unwrap();
+    fs_err::write(directory.join("wheelhouse.tgz.sha256"), sidecar_line(&sha256_hex(&bytes), "wheelhouse.tgz"))
+        .unwrap();
+    path
+}
+
+/// The wheelhouse's files as pack-wheelhouse lays them out: `wheelhouse/manifest.json`, then
+/// `wheelhouse/SHA256SUMS`, then the rest by name.
+fn packed_entries(wheelhouse: &Path) -> Vec<(String, Vec<u8>, Option<&'static str>)> {
+    let mut names = crate::support::file_names(wheelhouse);
+    names.sort_by_key(|name| (name != "manifest.json", name != "SHA256SUMS", name.clone()));
+    names
+        .into_iter()
+        .map(|name| (format!("wheelhouse/{name}"), fs_err::read(wheelhouse.join(&name)).unwrap(), None))
+        .collect()
+}
+
+/// The wheel slipped into the bundles below: a purelib newer than the packed one, which pip would
+/// pick for the unpinned `purelib` of `requirements.txt`.
+const EXTRA_WHEEL: &str = "purelib-9.9-py3-none-any.whl";
+
+fn extra_wheel() -> Vec<u8> {
+    crate::support::archives::build_wheel(&crate::support::WheelSpec::pure("purelib", "9.9"))
+}
+
+/// A packed project, and a script that installs its `requirements.txt` into `untouched`.
+fn unpinned_install_script() -> (Project, PathBuf) {
+    let project = packed_project();
+    let untouched = project.tmp.path().join("untouched");
+    let script = install_script(&project, "install.sh", &["--target", &untouched.display().to_string()]);
+    (project, script)
+}
+
+/// The script run on `bundle`, with `TMPDIR` a directory of its own: it must fail, install
+/// nothing, and leave that directory empty. Its stderr.
+fn refused(project: &Project, script: &Path, bundle: &Path) -> String {
+    let scratch = project.tmp.path().join("scratch");
+    fs_err::create_dir_all(&scratch).unwrap();
+    let mut command = dash(script, Some(bundle));
+    command.env("REQUIREMENTS", project.root().join("requirements.txt")).env("TMPDIR", &scratch);
+    let text = failure(&run_fails(&mut command));
+    assert!(!project.tmp.path().join("untouched").exists(), "{text}");
+    assert_eq!(fs_err::read_dir(&scratch).unwrap().count(), 0, "{text}");
+    text
+}
+
+#[test]
+fn the_install_script_refuses_an_archive_whose_files_are_not_exactly_those_of_its_sha256sums() {
+    let (project, script) = unpinned_install_script();
+    let packed = packed_entries(&project.wheelhouse());
+    let hostile = |name: &str, entries: &[(String, Vec<u8>, Option<&str>)]| {
+        hostile_archive(&project.tmp.path().join(name), entries)
+    };
+
+    // A wheel SHA256SUMS does not list, in an archive whose sidecar matches.
+    let mut entries = packed.clone();
+    entries.push((format!("wheelhouse/{EXTRA_WHEEL}"), extra_wheel(), None));
+    let bundle = hostile("extra", &entries);
+    let text = refused(&project, &script, &bundle);
+    assert!(text.lines().any(|line| line == format!("{EXTRA_WHEEL}: not listed in SHA256SUMS")), "{text}");
+    assert!(
+        text.contains(&format!(
+            "install-script: {} does not hold exactly the files its SHA256SUMS lists",
+            bundle.display()
+        )),
+        "{text}"
+    );
+
+    // Its name is printed without the control characters in it.
+    let mut entries = packed.clone();
+    entries.push((format!("wheelhouse/\u{1b}[2J{EXTRA_WHEEL}"), extra_wheel(), None));
+    let text = refused(&project, &script, &hostile("control", &entries));
+    assert!(text.contains(&format!("?[2J{EXTRA_WHEEL}: not listed in SHA256SUMS")), "{text}");
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+
+    // A listed wheel missing, or a link in its place.
+    let wheel = "wheelhouse/purelib-1.0-py3-none-any.whl";
+    let mut entries: Vec<_> = packed.iter().filter(|(name, _, _)| name != wheel).cloned().collect();
+    let text = refused(&project, &script, &hostile("missing", &entries));
+    assert!(text.contains("purelib-1.0-py3-none-any.whl: listed in SHA256SUMS, missing"), "{text}");
+    entries.push((wheel.to_owned(), Vec::new(), Some("/etc/hostname")));
+    let text = refused(&project, &script, &hostile("link", &entries));
+    assert!(text.contains("purelib-1.0-py3-none-any.whl: not a regular file"), "{text}");
+
+    // No SHA256SUMS at all.
+    let entries: Vec<_> = packed.iter().filter(|(name, _, _)| name != "wheelhouse/SHA256SUMS").cloned().collect();
+    let bundle = hostile("unsummed", &entries);
+    let text = refused(&project, &script, &bundle);
+    assert!(text.contains(&format!("install-script: {} has no wheelhouse/SHA256SUMS", bundle.display())), "{text}");
+
+    // The packed layout itself, through the same helper, installs.
+    let bundle = hostile("faithful", &packed);
+    let mut command = dash(&script, Some(&bundle));
+    command.env("REQUIREMENTS", project.root().join("requirements.txt"));
+    run_ok(&mut command);
+    assert!(installed(&project.tmp.path().join("untouched")).contains(&"purelib-1.0.dist-info".to_owned()));
+}
+
+#[test]
+fn the_install_script_refuses_archive_entries_outside_wheelhouse_before_extracting_anything() {
+    let (project, script) = unpinned_install_script();
+    let packed = packed_entries(&project.wheelhouse());
+    let outside = project.tmp.path().join("outside");
+    let escapes = [
+        format!("{}/absolute.whl", outside.display()),
+        "wheelhouse/../../escaped.whl".to_owned(),
+        "../escaped.whl".to_owned(),
+        format!("wheelhouse/nested/{EXTRA_WHEEL}"),
+        format!("elsewhere/{EXTRA_WHEEL}"),
+        format!("wheelhouse/x\nwheelhouse/{EXTRA_WHEEL}"),
+    ];
+    for (index, name) in escapes.iter().enumerate() {
+        let mut entries = packed.clone();
+        // First, so that an extraction would write it before any check of the extracted files.
+        entries.insert(0, (name.clone(), extra_wheel(), None));
+        let bundle = hostile_archive(&project.tmp.path().join(format!("escape-{index}")), &entries);
+        let text = refused(&project, &script, &bundle);
+        assert!(
+            text.contains(&format!(
+                "install-script: {} has entries outside wheelhouse/: nothing is extracted",
+                bundle.display()
+            )),
+            "{name:?}: {text}"
+        );
+        assert!(!outside.exists(), "{name:?}: {text}");
+    }
+    let text = refused(&project, &script, &project.tmp.path().join("escape-0/wheelhouse.tgz"));
+    assert!(text.contains(&format!("{}/absolute.whl: outside wheelhouse/", outside.display())), "{text}");
+}
+
+#[test]
+fn the_install_script_refuses_a_wheelhouse_directory_with_files_its_sha256sums_does_not_list() {
+    let (project, script) = unpinned_install_script();
+    let copy = project.tmp.path().join("copy");
+    fs_err::create_dir_all(&copy).unwrap();
+    for name in crate::support::file_names(&project.wheelhouse()) {
+        fs_err::copy(project.wheelhouse().join(&name), copy.join(&name)).unwrap();
+    }
+    fs_err::write(copy.join(EXTRA_WHEEL), extra_wheel()).unwrap();
+    let text = refused(&project, &script, &copy);
+    assert!(text.lines().any(|line| line == format!("{EXTRA_WHEEL}: not listed in SHA256SUMS")), "{text}");
+    assert!(
+        text.contains(&format!(
+            "install-script: {} does not hold exactly the files its SHA256SUMS lists",
+            copy.display()
+        )),
+        "{text}"
+    );
+    // A directory in it is refused as well; without either, the same directory installs.
+    fs_err::remove_file(copy.join(EXTRA_WHEEL)).unwrap();
+    fs_err::create_dir_all(copy.join("nested")).unwrap();
+    let text = refused(&project, &script, &copy);
+    assert!(text.contains("nested: not a regular file"), "{text}");
+    fs_err::remove_dir(copy.join("nested")).unwrap();
+    let mut command = dash(&script, Some(&copy));
+    command.env("REQUIREMENTS", project.root().join("requirements.txt"));
+    run_ok(&mut command);
+    assert!(installed(&project.tmp.path().join("untouched")).contains(&"purelib-1.0.dist-info".to_owned()));
+}

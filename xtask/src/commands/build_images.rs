@@ -13,7 +13,7 @@ use xtask::{
         manifest::{Manifest, MANIFEST_NAME},
         metrics::Sample,
         paths::display_path,
-        shell::shell_command,
+        shell::{shell_command, shell_quote},
         staleness::Stale,
         target::{major_minor, Platform},
         untrusted::shown,
@@ -134,7 +134,12 @@ pub fn run(sh: &Shell, project: &Project, args: &BuildImages, mode: Mode) -> Res
         }
         return Ok(());
     }
-    preflight(sh, project, engine, mode, &wheelhouse, &builds)?;
+    if let Err(refused) = preflight(sh, project, engine, mode, &wheelhouse, &builds) {
+        // The hints must name the wheelhouse this build reads, when it is not the default one.
+        let Some(flag) = &args.wheelhouse else { return Err(refused) };
+        let create = format!("cargo xtask create-wheelhouse --wheelhouse {}", shell_quote(&flag.display().to_string()));
+        bail!("{}", format!("{refused:#}").replace("cargo xtask create-wheelhouse", &create));
+    }
 
     let step = ui::Step::start(if mode == Mode::Offline { "build-offline" } else { "build-online" }, builds.len());
     let results = parallel::map(&builds, args.jobs.unwrap_or(2).max(1), |sh, (service, platform, spec)| {

@@ -20,6 +20,18 @@ pub fn shown_bytes(bytes: &[u8]) -> String {
     }))
 }
 
+/// Many lines from another program (pip quoting an index's names), kept as lines: every control
+/// character but the newline and the tab escaped, nothing cut. Callers bound the lines they keep.
+pub fn with_lines_kept(text: &str) -> String {
+    text.chars()
+        .map(|character| match character {
+            // A backslash is left as it is: no escape is made here that it could be confused with.
+            '\n' | '\t' | '\\' => character.to_string(),
+            character => escaped(character),
+        })
+        .collect()
+}
+
 fn escaped(character: char) -> String {
     match character {
         '\n' => "\\n".to_owned(),
@@ -63,5 +75,6 @@ mod tests {
         let long = "x".repeat(MAX_SHOWN_CHARS + 5);
         assert_eq!(shown(&long), format!("{}... (5 more characters)", "x".repeat(MAX_SHOWN_CHARS)));
         assert_eq!(shown_bytes(b"ok\xffname\x07"), "ok\\xffname\\x07");
+        assert_eq!(with_lines_kept("pip said:\n\tname\u{1b}[2J\r\nC:\\x"), "pip said:\n\tname\\x1b[2J\\r\nC:\\x");
     }
 }

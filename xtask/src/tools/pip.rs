@@ -12,6 +12,7 @@ use xshell::{cmd, Shell};
 use crate::model::{
     redact::redact_text,
     target::{major_minor, Target},
+    untrusted::with_lines_kept,
 };
 
 /// The pip versions this tool has been tested with (the marker shim reaches into pip's vendored
@@ -298,8 +299,12 @@ fn run_pip(command: xshell::Cmd<'_>) -> std::result::Result<(), PipFailure> {
     if output.status.success() {
         return Ok(());
     }
-    let text =
-        redact_text(&format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)));
+    // pip quotes what an index served (names, versions, URLs): never let it reach a terminal raw.
+    let text = with_lines_kept(&redact_text(&format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )));
     if let Some(requirement) = no_matching_distribution(&text) {
         return Err(PipFailure::NoMatchingDistribution { requirement, output: text });
     }

@@ -117,3 +117,15 @@ fn a_changed_include_is_stale_for_lock_build_preflight_and_status_alike() {
     assert_eq!(report["stale"], true, "{report:#}");
     assert_eq!(report["stale_reasons"][0], expected, "{report:#}");
 }
+
+#[test]
+fn the_build_preflight_hints_name_the_wheelhouse_that_was_given() {
+    let project = compose_project();
+    project.write("dockerfiles/api.Dockerfile", &dockerfile(""));
+    project.write("dockerfiles/worker.Dockerfile", &dockerfile(""));
+    run_ok(project.xtask().arg("dockerfiles"));
+    let output =
+        run_fails(project.xtask().args(["build-offline", "--engine", "docker", "--wheelhouse", "other wheels", "api"]));
+    let error = stderr(&output);
+    assert!(error.contains("hint: run `cargo xtask create-wheelhouse --wheelhouse 'other wheels'` first"), "{error}");
+}

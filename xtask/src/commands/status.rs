@@ -136,7 +136,7 @@ fn lock_state(path: &Path, manifest: &Manifest, group: &str, wheelhouse: &Path) 
 }
 
 /// The most of a reserved file (signature, SBOM) or manifest read from an archive here.
-const MAX_METADATA_BYTES: u64 = 64 << 20;
+const MAX_METADATA_BYTES: u64 = 8 << 20;
 
 /// Current when the archive holds what the wheelhouse holds: its manifest is this manifest, and
 /// its signatures and SBOM are exactly the wheelhouse's (a signature or SBOM made after packing

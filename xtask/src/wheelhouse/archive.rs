@@ -7,7 +7,12 @@ use anyhow::{bail, Context, Result};
 use flate2::{bufread::GzDecoder, write::GzEncoder, Compression, GzBuilder};
 use sha2::{Digest, Sha256};
 
-use crate::model::digest::hex;
+use crate::model::{digest::hex, untrusted::shown_bytes};
+
+mod tar_stream;
+
+use tar_stream::TarReader;
+pub use tar_stream::{MAX_END_ZEROS, MAX_LONG_NAME_BYTES, MAX_PAX_BYTES};
 
 /// The one directory an archive holds: `tar xzf` makes `wheelhouse/` wherever it runs.
 pub const ROOT: &str = "wheelhouse";
@@ -207,8 +212,10 @@ impl Default for Limits {
 
 /// Reads a wheelhouse archive in one pass, handing each file (name inside [`ROOT`], size from its
 /// header, content) to `on_file`. Refuses, naming the entry: anything but a regular file, a path
-/// that is not `wheelhouse/<name>`, a duplicate, more entries or bytes than `limits`, a malformed
-/// or truncated stream, and bytes after the end of the gzip stream.
+/// that is not `wheelhouse/<name>`, a duplicate, more entries or bytes than `limits`, an extension
+/// header over its bound, a malformed or truncated stream, anything but zeros after the
+/// end-of-archive marker (or more than [`MAX_END_ZEROS`] of them), and bytes after the end of the
+/// gzip stream. What it holds in memory does not depend on what the headers claim.
 pub fn read(
     input: impl Read,
     limits: Limits,
@@ -218,43 +225,37 @@ pub fn read(
     if raw.fill_buf().context("cannot read the archive")?.is_empty() {
         bail!("the archive is empty (0 bytes)");
     }
-    let mut tar_stream = Hashing::new(GzDecoder::new(raw));
+    let mut tar = TarReader::new(Hashing::new(GzDecoder::new(raw)));
     let mut seen = std::collections::BTreeSet::new();
     let mut total_bytes = 0u64;
     let mut last = String::from("(the start)");
-    {
-        let mut archive = tar::Archive::new(&mut tar_stream);
-        let entries = archive.entries().map_err(|error| malformed(&last, error))?;
-        for entry in entries {
-            let mut entry = entry.map_err(|error| malformed(&last, error))?;
-            let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            let entry_type = entry.header().entry_type();
-            if entry_type.is_dir() && path.trim_end_matches('/') == ROOT {
-                continue;
-            }
-            let name = file_name_in_root(&path)?;
-            if !(entry_type.is_file() || entry_type == tar::EntryType::Continuous) {
-                bail!("archive entry `{path}` is a {}, not a regular file: refused", type_name(entry_type));
-            }
-            if !seen.insert(name.to_owned()) {
-                bail!("archive entry `{path}` appears twice: refused");
-            }
-            if seen.len() > limits.max_entries {
-                bail!("archive has more than {} entries: refused at `{path}`", limits.max_entries);
-            }
-            let size = entry.size();
-            total_bytes = total_bytes.saturating_add(size);
-            if total_bytes > limits.max_total_bytes {
-                bail!("archive holds more than {} bytes: refused at `{path}`", limits.max_total_bytes);
-            }
-            on_file(name, size, &mut StreamErrors(&mut entry)).with_context(|| format!("archive entry `{path}`"))?;
-            // The rest of an entry a callback did not read is skipped by the next `next()`.
-            last = path;
+    while let Some(entry) = tar.next_entry().map_err(|error| malformed(&last, error))? {
+        let path = shown_bytes(&entry.path);
+        let is_root = std::str::from_utf8(&entry.path).is_ok_and(|path| path.trim_end_matches('/') == ROOT);
+        if entry.entry_type.is_dir() && is_root {
+            continue;
         }
+        let name = file_name_in_root(&entry.path, &path)?;
+        if !(entry.entry_type.is_file() || entry.entry_type == tar::EntryType::Continuous) {
+            bail!("archive entry `{path}` is a {}, not a regular file: refused", type_name(entry.entry_type));
+        }
+        if !seen.insert(name.to_owned()) {
+            bail!("archive entry `{path}` appears twice: refused");
+        }
+        if seen.len() > limits.max_entries {
+            bail!("archive has more than {} entries: refused at `{path}`", limits.max_entries);
+        }
+        total_bytes = total_bytes.saturating_add(entry.size);
+        if total_bytes > limits.max_total_bytes {
+            bail!("archive holds more than {} bytes: refused at `{path}`", limits.max_total_bytes);
+        }
+        on_file(name, entry.size, &mut StreamErrors(&mut tar)).with_context(|| format!("archive entry `{path}`"))?;
+        // The rest of an entry a callback did not read is skipped by the next `next_entry`.
+        last = path;
     }
-    // Past the tar's end-of-archive blocks: drain the gzip stream, then refuse trailing bytes.
-    io::copy(&mut tar_stream, &mut io::sink()).map_err(|error| malformed(&last, error))?;
-    let (decoder, tar_sha256, tar_bytes) = tar_stream.finish();
+    // The end-of-archive marker was read up to the end of the gzip stream, whose CRC the decoder
+    // checked there: whatever follows in the file is not gzip.
+    let (decoder, tar_sha256, tar_bytes) = tar.into_inner().finish();
     let mut raw = decoder.into_inner();
     let trailing = io::copy(&mut raw, &mut io::sink()).context("cannot read the archive")?;
     if trailing > 0 {
@@ -291,9 +292,11 @@ impl<R: Read> Read for StreamErrors<'_, R> {
     }
 }
 
-/// `wheelhouse/<name>` → `<name>`, where `<name>` is one plain path component.
-fn file_name_in_root(path: &str) -> Result<&str> {
-    let refuse = |why: &str| anyhow::anyhow!("archive entry `{path}` {why}: refused");
+/// `wheelhouse/<name>` → `<name>`, where `<name>` is one plain path component; `shown` is the path
+/// as errors print it.
+fn file_name_in_root<'a>(path: &'a [u8], shown: &str) -> Result<&'a str> {
+    let refuse = |why: &str| anyhow::anyhow!("archive entry `{shown}` {why}: refused");
+    let path = std::str::from_utf8(path).map_err(|_| refuse("is not UTF-8"))?;
     if path.starts_with('/') {
         return Err(refuse("has an absolute path"));
     }
@@ -383,6 +386,14 @@ mod tests {
         entry
     }
 
+    /// A header's size field set to `size`, its checksum made right again.
+    fn set_size(entry: &mut [u8], size: u64) {
+        entry[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
+        entry[148..156].copy_from_slice(b"        ");
+        let checksum: u32 = entry[..512].iter().map(|byte| u32::from(*byte)).sum();
+        entry[148..156].copy_from_slice(format!("{checksum:06o}\0 ").as_bytes());
+    }
+
     fn gzip_entries(entries: &[Vec<u8>]) -> Vec<u8> {
         let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
         for entry in entries {
@@ -439,13 +450,7 @@ mod tests {
         check_refused(&[raw_entry("wheelhouse/f", b'6', "", b"")], "`wheelhouse/f` is a FIFO");
         let mut lying = raw_entry("wheelhouse/a", b'0', "", &[b'y'; 1000]);
         // The header says 10 bytes; the 1000 that follow are read as the next header.
-        lying[124..136].copy_from_slice(format!("{:011o}\0", 10).as_bytes());
-        let checksum: u32 = lying[..512]
-            .iter()
-            .enumerate()
-            .map(|(index, byte)| if (148..156).contains(&index) { 32 } else { u32::from(*byte) })
-            .sum();
-        lying[148..156].copy_from_slice(format!("{checksum:06o}\0 ").as_bytes());
+        set_size(&mut lying, 10);
         check_refused(&[lying], "malformed after entry wheelhouse/a");
     }
 
@@ -462,5 +467,32 @@ mod tests {
         trailing.extend_from_slice(b"junk");
         let error = read_all(&trailing).unwrap_err().to_string();
         assert!(error.contains("4 bytes after the end of its gzip stream"), "{error}");
+    }
+
+    #[test]
+    fn bounds_extension_headers_and_refuses_data_after_the_end_marker() {
+        let claiming = |type_flag: u8, size: u64| {
+            let mut header = raw_entry("././@LongLink", type_flag, "", b"");
+            set_size(&mut header, size);
+            header
+        };
+        check_refused(
+            &[claiming(b'L', 3 << 30)],
+            "after entry (the start): header 1 (a GNU long-name header at byte 0 of the tar stream) claims \
+             3221225472 bytes, more than the 4096 such a header may hold: refused",
+        );
+        check_refused(&[claiming(b'x', MAX_PAX_BYTES + 1)], "(a PAX header at byte 0 of the tar stream) claims 65537");
+        let file = raw_entry("wheelhouse/a", b'0', "", b"x");
+        let junk = b"junk".to_vec();
+        check_refused(
+            &[file.clone(), vec![0; 1024], junk],
+            "after entry wheelhouse/a: data follows the end-of-archive marker at byte 1024 (byte 2048",
+        );
+        check_refused(&[file, vec![0; MAX_END_ZEROS as usize]], "more than 262144 zero bytes follow the last entry");
+        // A long name within the bound, printed escaped and cut.
+        let long_name = raw_entry("././@LongLink", b'L', "", format!("\x1b[2J{}\0", "n".repeat(300)).as_bytes());
+        let error = format!("{:#}", read_all(&gzip_entries(&[long_name, raw_entry("x", b'0', "", b"")])).unwrap_err());
+        assert!(error.starts_with("archive entry `\\x1b[2Jnnn"), "{error}");
+        assert!(error.ends_with("nnn... (104 more characters)` is outside `wheelhouse/`: refused"), "{error}");
     }
 }

@@ -14,6 +14,7 @@ use crate::{
     model::{
         digest::{parse_sidecar, sha256_hex},
         manifest::{Manifest, MANIFEST_NAME, RESERVED_NAMES, SHA256SUMS_NAME},
+        untrusted::shown,
     },
     parallel,
     wheelhouse::{
@@ -23,10 +24,12 @@ use crate::{
     },
 };
 
-/// The most a reserved file (signature, SBOM) may hold: it is not in the manifest to bound it.
-const MAX_RESERVED_BYTES: u64 = 64 << 20;
-/// The most a manifest may hold before it is read.
-const MAX_MANIFEST_BYTES: u64 = 256 << 20;
+/// The most a reserved file (signature, SBOM) may hold: it is not in the manifest to bound it. An
+/// SBOM of a 300-file wheelhouse is about 0.5 MB, a signature a few hundred bytes.
+const MAX_RESERVED_BYTES: u64 = 8 << 20;
+/// The most a manifest may hold before it is read: about 1 KiB a file, so some 8,000 files. Both
+/// are held in memory (and the manifest parsed), so they bound the peak for any archive.
+const MAX_MANIFEST_BYTES: u64 = 8 << 20;
 
 /// Reserved files (signatures, SBOM) read from an archive, by name.
 pub type ReservedFiles = std::collections::BTreeMap<String, Vec<u8>>;
@@ -188,6 +191,7 @@ pub fn check_archive(
             match (position, &manifest) {
                 (1, _) => {
                     if name != MANIFEST_NAME {
+                        let name = shown(name);
                         bail!("the archive starts with `{name}`, not {MANIFEST_NAME}: not made by pack-wheelhouse");
                     }
                     if size > MAX_MANIFEST_BYTES {
@@ -221,7 +225,7 @@ pub fn check_archive(
                     let expected = manifest.file(name);
                     if expected.is_none() && RESERVED_NAMES.contains(&name) && !files_started {
                         if size > MAX_RESERVED_BYTES {
-                            bail!("`{name}` is {size} bytes: refused");
+                            bail!("`{}` is {size} bytes: refused", shown(name));
                         }
                         let mut bytes = Vec::with_capacity(size as usize);
                         content.read_to_end(&mut bytes)?;
@@ -244,7 +248,7 @@ pub fn check_archive(
                             checked.problems.push(unlisted_problem(name));
                             return Ok(());
                         }
-                        None if size > MAX_RESERVED_BYTES => bail!("`{name}` is {size} bytes: refused"),
+                        None if size > MAX_RESERVED_BYTES => bail!("`{}` is {size} bytes: refused", shown(name)),
                         _ => {}
                     }
                     let actual = copy_hashing(content, name, extract_to)?;
@@ -395,7 +399,7 @@ fn size_problem(name: &str, expected: u64, actual: u64) -> Problem {
         name,
         Some(expected.to_string()),
         Some(actual.to_string()),
-        format!("{name} is {actual} bytes, the manifest says {expected}"),
+        format!("{} is {actual} bytes, the manifest says {expected}", shown(name)),
     )
 }
 
@@ -405,7 +409,7 @@ fn sha256_problem(name: &str, expected: &str, actual: &str) -> Problem {
         name,
         Some(expected.to_owned()),
         Some(actual.to_owned()),
-        format!("{name} has sha256 {actual}, the manifest says {expected}"),
+        format!("{} has sha256 {actual}, the manifest says {expected}", shown(name)),
     )
 }
 
@@ -415,10 +419,10 @@ fn not_a_file_problem(name: &str) -> Problem {
         name,
         None,
         None,
-        format!("{name} is not a regular file: a wheelhouse holds files only"),
+        format!("{} is not a regular file: a wheelhouse holds files only", shown(name)),
     )
 }
 
 fn unlisted_problem(name: &str) -> Problem {
-    Problem::file("unlisted", name, None, None, format!("{name} is not in the manifest"))
+    Problem::file("unlisted", name, None, None, format!("{} is not in the manifest", shown(name)))
 }

@@ -185,86 +185,95 @@ pub fn check_archive(
     let mut checked = Checked::default();
     let mut seen = BTreeSet::new();
     let mut position = 0usize;
-    let digests =
-        archive::read(io::BufReader::with_capacity(1 << 20, file), Limits::default(), |name, size, content| {
-            position += 1;
-            match (position, &manifest) {
-                (1, _) => {
-                    if name != MANIFEST_NAME {
-                        let name = shown(name);
-                        bail!("the archive starts with `{name}`, not {MANIFEST_NAME}: not made by pack-wheelhouse");
-                    }
+    // A refusal of `before_files` (a bad signature) is about the manifest, not about the entry
+    // that happened to come next: it is kept here and returned as it is.
+    let mut refused_before_files: Option<anyhow::Error> = None;
+    let read = archive::read(io::BufReader::with_capacity(1 << 20, file), Limits::default(), |name, size, content| {
+        position += 1;
+        match (position, &manifest) {
+            (1, _) => {
+                if name != MANIFEST_NAME {
+                    let name = shown(name);
+                    bail!("the archive starts with `{name}`, not {MANIFEST_NAME}: not made by pack-wheelhouse");
+                }
+                if size > MAX_MANIFEST_BYTES {
+                    bail!("{MANIFEST_NAME} is {size} bytes: refused");
+                }
+                let mut bytes = Vec::with_capacity(size as usize);
+                content.read_to_end(&mut bytes)?;
+                let parsed = Manifest::from_json(&String::from_utf8_lossy(&bytes))
+                    .with_context(|| format!("the archive's {MANIFEST_NAME} is not a valid manifest"))?;
+                if let Some(directory) = extract_to {
+                    fs_err::write(directory.join(MANIFEST_NAME), &bytes)?;
+                }
+                manifest = Some((parsed, bytes));
+                Ok(())
+            }
+            (_, None) => unreachable!("the first entry sets the manifest or fails"),
+            (_, Some((manifest, manifest_bytes))) => {
+                seen.insert(name.to_owned());
+                if name == SHA256SUMS_NAME {
                     if size > MAX_MANIFEST_BYTES {
-                        bail!("{MANIFEST_NAME} is {size} bytes: refused");
+                        bail!("{SHA256SUMS_NAME} is {size} bytes: refused");
+                    }
+                    let mut sums = Vec::new();
+                    content.read_to_end(&mut sums)?;
+                    check_sha256sums(manifest, manifest_bytes, Some(sums.clone()), &mut checked);
+                    if let Some(directory) = extract_to {
+                        fs_err::write(directory.join(SHA256SUMS_NAME), &sums)?;
+                    }
+                    return Ok(());
+                }
+                let expected = manifest.file(name);
+                if expected.is_none() && RESERVED_NAMES.contains(&name) && !files_started {
+                    if size > MAX_RESERVED_BYTES {
+                        bail!("`{}` is {size} bytes: refused", shown(name));
                     }
                     let mut bytes = Vec::with_capacity(size as usize);
                     content.read_to_end(&mut bytes)?;
-                    let parsed = Manifest::from_json(&String::from_utf8_lossy(&bytes))
-                        .with_context(|| format!("the archive's {MANIFEST_NAME} is not a valid manifest"))?;
                     if let Some(directory) = extract_to {
-                        fs_err::write(directory.join(MANIFEST_NAME), &bytes)?;
+                        fs_err::write(directory.join(name), &bytes)?;
                     }
-                    manifest = Some((parsed, bytes));
-                    Ok(())
+                    reserved.insert(name.to_owned(), bytes);
+                    return Ok(());
                 }
-                (_, None) => unreachable!("the first entry sets the manifest or fails"),
-                (_, Some((manifest, manifest_bytes))) => {
-                    seen.insert(name.to_owned());
-                    if name == SHA256SUMS_NAME {
-                        if size > MAX_MANIFEST_BYTES {
-                            bail!("{SHA256SUMS_NAME} is {size} bytes: refused");
-                        }
-                        let mut sums = Vec::new();
-                        content.read_to_end(&mut sums)?;
-                        check_sha256sums(manifest, manifest_bytes, Some(sums.clone()), &mut checked);
-                        if let Some(directory) = extract_to {
-                            fs_err::write(directory.join(SHA256SUMS_NAME), &sums)?;
-                        }
+                if !files_started {
+                    files_started = true;
+                    if let Err(error) = before_files(manifest_bytes, &reserved) {
+                        refused_before_files = Some(error);
+                        bail!("refused before the distributions");
+                    }
+                }
+                match expected {
+                    Some(entry) if entry.size != size => {
+                        checked.problems.push(size_problem(name, entry.size, size));
                         return Ok(());
                     }
-                    let expected = manifest.file(name);
-                    if expected.is_none() && RESERVED_NAMES.contains(&name) && !files_started {
-                        if size > MAX_RESERVED_BYTES {
-                            bail!("`{}` is {size} bytes: refused", shown(name));
-                        }
-                        let mut bytes = Vec::with_capacity(size as usize);
-                        content.read_to_end(&mut bytes)?;
-                        if let Some(directory) = extract_to {
-                            fs_err::write(directory.join(name), &bytes)?;
-                        }
-                        reserved.insert(name.to_owned(), bytes);
+                    None if !RESERVED_NAMES.contains(&name) => {
+                        checked.problems.push(unlisted_problem(name));
                         return Ok(());
                     }
-                    if !files_started {
-                        files_started = true;
-                        before_files(manifest_bytes, &reserved)?;
-                    }
-                    match expected {
-                        Some(entry) if entry.size != size => {
-                            checked.problems.push(size_problem(name, entry.size, size));
-                            return Ok(());
-                        }
-                        None if !RESERVED_NAMES.contains(&name) => {
-                            checked.problems.push(unlisted_problem(name));
-                            return Ok(());
-                        }
-                        None if size > MAX_RESERVED_BYTES => bail!("`{}` is {size} bytes: refused", shown(name)),
-                        _ => {}
-                    }
-                    let actual = copy_hashing(content, name, extract_to)?;
-                    if expected.is_some() {
-                        checked.n_files += 1;
-                        checked.n_bytes += size;
-                    }
-                    if let Some(entry) = expected {
-                        if entry.sha256 != actual {
-                            checked.problems.push(sha256_problem(name, &entry.sha256, &actual));
-                        }
-                    }
-                    Ok(())
+                    None if size > MAX_RESERVED_BYTES => bail!("`{}` is {size} bytes: refused", shown(name)),
+                    _ => {}
                 }
+                let actual = copy_hashing(content, name, extract_to)?;
+                if expected.is_some() {
+                    checked.n_files += 1;
+                    checked.n_bytes += size;
+                }
+                if let Some(entry) = expected {
+                    if entry.sha256 != actual {
+                        checked.problems.push(sha256_problem(name, &entry.sha256, &actual));
+                    }
+                }
+                Ok(())
             }
-        })?;
+        }
+    });
+    if let Some(error) = refused_before_files {
+        return Err(error);
+    }
+    let digests = read?;
     let Some((manifest, manifest_bytes)) = manifest else { bail!("the archive holds no {MANIFEST_NAME}") };
     if !files_started {
         before_files(&manifest_bytes, &reserved)?;
@@ -334,7 +343,16 @@ pub fn read_sidecar(archive_path: &Path, actual: &str) -> Result<Sidecar> {
 pub fn check_sidecar(archive_path: &Path, actual: &str) -> (&'static str, Option<Problem>) {
     let sidecar = sidecar_path(archive_path);
     let name = archive_path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
-    let state = read_sidecar(archive_path, actual).unwrap_or(Sidecar::Missing);
+    let state = match read_sidecar(archive_path, actual) {
+        Ok(state) => state,
+        // Present but unreadable (not UTF-8, a directory): a sidecar that vouches for nothing is
+        // a problem, not a missing file to warn about.
+        Err(error) => {
+            let message =
+                format!("{} cannot be read as a sha256sum line: {error:#}", shown(&sidecar.display().to_string()));
+            return ("mismatch", Some(Problem::file("sidecar", &name, None, Some(actual.to_owned()), message)));
+        }
+    };
     match &state {
         Sidecar::Matches => {}
         Sidecar::Missing => {

@@ -295,3 +295,39 @@ fn another_projects_archive_is_refused_unless_accepted_on_purpose() {
     run_ok(&mut ours.command(&["unpack-wheelhouse", &archive, "--accept-foreign"]));
     assert!(ours.wheelhouse().join("manifest.json").is_file());
 }
+
+#[test]
+fn an_unreadable_sidecar_is_a_problem_and_a_signature_refusal_names_no_unrelated_entry() {
+    let project = Project::with_wheelhouse("purelib\n", &ONE_TARGET);
+    run_ok(&mut project.command(&["pack-wheelhouse"]));
+    let sidecar = project.root().join("wheelhouse.tgz.sha256");
+    for (what, make) in [
+        ("not UTF-8", &(|path: &Path| fs_err::write(path, b"\xff\xfe not text\n").unwrap()) as &dyn Fn(&Path)),
+        ("a directory", &|path: &Path| fs_err::create_dir(path).unwrap()),
+    ] {
+        fs_err::remove_file(&sidecar).ok();
+        make(&sidecar);
+        let output = run_fails(&mut project.command(&[
+            "verify-wheelhouse",
+            "--no-install-check",
+            "--archive",
+            "wheelhouse.tgz",
+        ]));
+        let error = stderr(&output);
+        assert!(error.contains("cannot be read as a sha256sum line"), "{what}: {error}");
+        fs_err::remove_dir(&sidecar).ok();
+    }
+    // No signature where one is required: the refusal is about the manifest, not about the
+    // distribution that happened to come next in the archive.
+    let keyring = project.write("keys.gpg", "not read: there is no signature to check\n").display().to_string();
+    let error = stderr(&run_fails(&mut project.command(&[
+        "verify-wheelhouse",
+        "--no-install-check",
+        "--archive",
+        "wheelhouse.tgz",
+        "--keyring",
+        &keyring,
+    ])));
+    assert!(error.contains("no manifest.json.asc: the wheelhouse is not signed"), "{error}");
+    assert!(!error.contains("archive entry"), "{error}");
+}

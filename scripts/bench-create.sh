@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --release --quiet -p xtask
-xtask="$PWD/target/release/xtask"
+xtask="$PWD/target/release/wheelgap"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

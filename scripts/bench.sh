@@ -35,7 +35,7 @@ if ! cargo build --release -p xtask >"$work/logs/cargo-build-release.log" 2>&1; 
 fi
 # A copy, so that a concurrent `cargo build` elsewhere in the workspace cannot swap the binary
 # under the benchmark. It is the same release binary, called directly.
-cp target/release/xtask "$work/xtask"
+cp target/release/wheelgap "$work/xtask"
 xtask="$work/xtask"
 
 # pip sees nothing of the host's configuration: no PIP_* variables, no config file. Its cache

@@ -3,20 +3,63 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+
+/// Two or three examples under each subcommand's `--help`, spelled with the command the user ran.
+pub fn examples(program: &str, subcommand: &str) -> Option<String> {
+    let lines: &[&str] = match subcommand {
+        "create-wheelhouse" => &[
+            "create-wheelhouse",
+            "create-wheelhouse --platform linux/amd64 --platform linux/arm64 --python 3.12",
+            "create-wheelhouse -r requirements-api.txt --wheelhouse out/wheels --json",
+        ],
+        "pack-wheelhouse" => &["pack-wheelhouse", "pack-wheelhouse --output /media/usb/wheelhouse.tgz"],
+        "verify-wheelhouse" => &[
+            "verify-wheelhouse",
+            "verify-wheelhouse --archive wheelhouse.tgz",
+            "verify-wheelhouse --archive wheelhouse.tgz --keyring team.gpg --json",
+        ],
+        "unpack-wheelhouse" => {
+            &["unpack-wheelhouse wheelhouse.tgz", "unpack-wheelhouse wheelhouse.tgz --keyring team.gpg"]
+        }
+        "build-offline" => &["build-offline", "build-offline api --platform linux/arm64", "build-offline --dry-run"],
+        "build-online" => &["build-online", "build-online --secret id=pip.conf,src=$HOME/.config/pip/pip.conf"],
+        "dockerfiles" => &["dockerfiles", "dockerfiles --check"],
+        "lock" => &["lock", "lock --check", "lock --algorithm sha512"],
+        "hashes" => &["hashes flask==3.1.3", "hashes flask==3.1.3 --format yaml --platform linux/arm64"],
+        "sbom" => &["sbom", "sbom --output sbom.cdx.json"],
+        "sign" => &["sign --gpg 0xDEADBEEF", "sign --ssh-key ~/.ssh/id_ed25519"],
+        "bundle" => &["bundle --configmap wheelhouse -o bundle.yaml", "bundle --pvc wheelhouse --namespace build"],
+        "install-script" => &["install-script > install.sh", "install-script --lock /app/requirements.lock.txt"],
+        "status" => &["status", "status --check", "status --json"],
+        "dist" => &["dist", "dist --output /media/usb/tool.tgz"],
+        "init" => &["init", "init --dry-run --json", "init --gitignore --dockerfile-markers"],
+        "completions" => &["completions bash > ~/.local/share/bash-completion/completions/wheelgap", "completions zsh"],
+        _ => return None,
+    };
+    let mut text = String::from("Examples:\n");
+    for line in lines {
+        text.push_str(&format!("  {program} {line}\n"));
+    }
+    Some(text)
+}
 use xtask::model::digest::Algorithm;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "xtask",
-    bin_name = "cargo xtask",
-    version,
-    about = "Offline, reproducible Python wheelhouses for container builds"
-)]
+#[command(name = "wheelgap", version, about = "Offline, reproducible Python wheelhouses for container builds")]
 pub struct Xtask {
     /// The project root (default: the nearest ancestor holding wheelhouse.toml, else the cargo
     /// workspace root when run as `cargo xtask`, else the current directory)
     #[arg(short = 'C', long = "project-dir", global = true, value_name = "DIR")]
     pub project_dir: Option<PathBuf>,
+    /// Print only errors and warnings
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Also print each command run (pip, the container engine, gpg), credentials redacted
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// Colour `error:`, `warning:` and `hint:`: auto (on a terminal, unless NO_COLOR is set), always, never
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto", value_parser = ["auto", "always", "never"])]
+    pub color: String,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -53,6 +96,36 @@ pub enum Command {
     InstallScript(InstallScript),
     /// What the wheelhouse holds, and whether it, its locks, archive, signature and SBOM are current
     Status(Status),
+    /// Write a commented wheelhouse.toml from what the project holds: requirements, compose, Dockerfiles
+    Init(Init),
+    /// Print the completion script of a shell (bash, zsh, fish, elvish, powershell)
+    Completions(Completions),
+}
+
+#[derive(Debug, Args)]
+pub struct Init {
+    /// Replace an existing wheelhouse.toml
+    #[arg(long)]
+    pub force: bool,
+    /// Append the lines for the tool's own files to .gitignore (default: print them)
+    #[arg(long)]
+    pub gitignore: bool,
+    /// Insert the empty marker blocks into the Dockerfiles that lack them
+    #[arg(long)]
+    pub dockerfile_markers: bool,
+    /// Print what would be written, and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print what was found and inferred as JSON on stdout (and nothing else there)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Completions {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

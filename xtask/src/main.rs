@@ -7,28 +7,63 @@ mod settings;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use xshell::Shell;
-use xtask::model::redact::redact_text;
+use xtask::{model::redact::redact_text, ui};
 
 use crate::{
     commands::{
-        build_images, bundle, create_wheelhouse, dist, dockerfiles, hashes, install_script, lock, pack_wheelhouse,
-        sbom, sign, status, unpack_wheelhouse, verify_wheelhouse,
+        build_images, bundle, create_wheelhouse, dist, dockerfiles, hashes, init, install_script, lock,
+        pack_wheelhouse, sbom, sign, status, unpack_wheelhouse, verify_wheelhouse,
     },
     flags::{Command, Xtask},
     settings::Project,
 };
 
 fn main() -> ExitCode {
-    let flags = Xtask::parse();
+    ui::set_program(&program_name());
+    let flags = parse_flags();
+    ui::set_verbosity(if flags.quiet {
+        0
+    } else if flags.verbose {
+        2
+    } else {
+        1
+    });
+    ui::set_color(&flags.color);
     match run(flags) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {}", redact_text(&format!("{error:#}")));
+            eprintln!("{}", ui::styled(&format!("error: {}", redact_text(&format!("{error:#}")))));
             ExitCode::FAILURE
         }
     }
+}
+
+/// `cargo xtask` when this repository's alias ran it (cargo sets `CARGO` for what it runs), else
+/// the name the binary was started by, so that hints name a command that works.
+fn program_name() -> String {
+    if std::env::var_os("CARGO").is_some() {
+        return ui::CANONICAL_PROGRAM.to_owned();
+    }
+    std::env::args_os()
+        .next()
+        .and_then(|argv0| std::path::Path::new(&argv0).file_name().map(|name| name.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "wheelgap".to_owned())
+}
+
+/// The flags, with help that names the command the user ran and examples under each subcommand.
+fn parse_flags() -> Xtask {
+    let program = ui::program();
+    let mut command = Xtask::command().bin_name(program);
+    let names: Vec<String> = command.get_subcommands().map(|sub| sub.get_name().to_owned()).collect();
+    for name in names {
+        if let Some(examples) = flags::examples(program, &name) {
+            command = command.mut_subcommand(&name, |sub| sub.after_help(examples));
+        }
+    }
+    let matches = command.get_matches();
+    Xtask::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
 }
 
 fn run(flags: Xtask) -> anyhow::Result<()> {
@@ -52,5 +87,11 @@ fn run(flags: Xtask) -> anyhow::Result<()> {
         Command::Bundle(args) => bundle::run(project, &args),
         Command::InstallScript(args) => install_script::run(&args),
         Command::Status(args) => status::run(project, &args),
+        Command::Init(args) => init::run(project, &args),
+        Command::Completions(args) => {
+            let mut command = flags::Xtask::command();
+            clap_complete::generate(args.shell, &mut command, ui::program(), &mut std::io::stdout());
+            Ok(())
+        }
     }
 }

@@ -82,8 +82,8 @@ impl Settings {
     }
 }
 
-/// The compose file when `--compose` is not given.
-pub const DEFAULT_COMPOSE_FILE: &str = "compose/docker-compose.yml";
+/// The names `docker compose` itself looks for, in its order of preference.
+pub const COMPOSE_FILE_NAMES: [&str; 4] = ["compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"];
 
 /// The project a command works on: its root, its settings, and where the command was run from.
 pub struct Project {
@@ -138,12 +138,16 @@ impl Project {
         }
     }
 
-    /// The compose file: the flag, else the default in the root.
-    pub fn compose_file(&self, flag: Option<&Path>) -> PathBuf {
-        match flag {
-            Some(path) => self.flag_path(path),
-            None => self.root.join(DEFAULT_COMPOSE_FILE),
+    /// The compose file: the flag, else the first of [`COMPOSE_FILE_NAMES`] at the root, then in
+    /// `compose/`; `None` when there is none.
+    pub fn compose_file(&self, flag: Option<&Path>) -> Option<PathBuf> {
+        if let Some(path) = flag {
+            return Some(self.flag_path(path));
         }
+        [self.root.clone(), self.root.join("compose")]
+            .iter()
+            .flat_map(|directory| COMPOSE_FILE_NAMES.iter().map(move |name| directory.join(name)))
+            .find(|path| path.is_file())
     }
 
     /// The requirements files: the flags, else the setting, else those discovered.

@@ -1,9 +1,91 @@
 //! Progress and summaries on stderr: a bar on a terminal, plain lines in CI logs. stdout is for
-//! data (`--json`) only.
+//! data (`--json`) only. Also what every line for the user shares: how loud (`-q`, `-v`), in
+//! colour or not (`--color`, `NO_COLOR`), and the name of the command the user ran.
 
-use std::{io::IsTerminal, time::Duration};
+use std::{
+    io::IsTerminal,
+    sync::{
+        atomic::{AtomicBool, AtomicU8, Ordering},
+        OnceLock,
+    },
+    time::Duration,
+};
 
 use indicatif::{ProgressBar, ProgressStyle};
+
+/// The spelling messages are written with; [`for_user`] puts the command the user ran in its place.
+pub const CANONICAL_PROGRAM: &str = "cargo xtask";
+
+static PROGRAM: OnceLock<String> = OnceLock::new();
+static VERBOSITY: AtomicU8 = AtomicU8::new(1);
+static COLOR: AtomicBool = AtomicBool::new(false);
+
+/// How the user ran this tool: `cargo xtask` through this repository's alias, else the binary's
+/// own name (`wheelgap`). Set once, at the start.
+pub fn set_program(name: &str) {
+    let _ = PROGRAM.set(name.to_owned());
+}
+
+/// The command the user ran, for hints and generated headers.
+pub fn program() -> &'static str {
+    PROGRAM.get().map_or("wheelgap", String::as_str)
+}
+
+/// A message written with [`CANONICAL_PROGRAM`], as the user ran the tool.
+pub fn for_user(text: &str) -> String {
+    if program() == CANONICAL_PROGRAM {
+        text.to_owned()
+    } else {
+        text.replace(CANONICAL_PROGRAM, program())
+    }
+}
+
+/// 0 with `-q` (errors and warnings only), 1 by default, 2 with `-v` (also the commands run).
+pub fn set_verbosity(level: u8) {
+    VERBOSITY.store(level, Ordering::Relaxed);
+}
+
+fn verbosity() -> u8 {
+    VERBOSITY.load(Ordering::Relaxed)
+}
+
+/// Whether `error:`, `warning:` and `hint:` are coloured: `always`, `never`, or (`auto`) when
+/// stderr is a terminal and `NO_COLOR` is unset or empty (no-color.org).
+pub fn set_color(choice: &str) {
+    let on = match choice {
+        "always" => true,
+        "never" => false,
+        _ => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty()),
+    };
+    COLOR.store(on, Ordering::Relaxed);
+}
+
+/// The lines of `text` with their `error:`, `warning:` or `hint:` prefix coloured when colour is
+/// on, and the command the user ran in place of [`CANONICAL_PROGRAM`].
+pub fn styled(text: &str) -> String {
+    let text = for_user(text);
+    if !COLOR.load(Ordering::Relaxed) {
+        return text;
+    }
+    text.split('\n')
+        .map(|line| {
+            for (prefix, code) in [("error:", "1;31"), ("warning:", "1;33"), ("hint:", "1;36")] {
+                if let Some(rest) = line.strip_prefix(prefix) {
+                    return format!("\x1b[{code}m{prefix}\x1b[0m{rest}");
+                }
+            }
+            line.to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// With `-v`: a command about to run, credentials already redacted by the caller.
+pub fn verbose(message: &str) {
+    if verbosity() >= 2 {
+        eprintln!("{}", styled(message));
+    }
+}
 
 /// One step of a command (resolve, download, ...), made of `total` items.
 pub struct Step {
@@ -12,6 +94,9 @@ pub struct Step {
 
 impl Step {
     pub fn start(name: &str, total: usize) -> Step {
+        if verbosity() == 0 {
+            return Step { bar: None };
+        }
         if !std::io::stderr().is_terminal() {
             eprintln!("{name}: {total} to do");
             return Step { bar: None };
@@ -32,7 +117,8 @@ impl Step {
                 bar.inc(1);
                 bar.set_message(message.to_owned());
             }
-            None => eprintln!("  {message}"),
+            None if verbosity() > 0 => eprintln!("  {}", styled(message)),
+            None => {}
         }
     }
 
@@ -41,13 +127,17 @@ impl Step {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-        eprintln!("{summary}");
+        if verbosity() > 0 {
+            eprintln!("{}", styled(summary));
+        }
     }
 }
 
-/// A line for the user on stderr (never stdout, which carries data).
+/// A line for the user on stderr (never stdout, which carries data); with `-q` only warnings.
 pub fn say(message: &str) {
-    eprintln!("{message}");
+    if verbosity() > 0 || message.starts_with("warning:") {
+        eprintln!("{}", styled(message));
+    }
 }
 
 pub fn seconds(duration: Duration) -> String {
@@ -69,5 +159,16 @@ pub fn human_bytes(bytes: u64) -> String {
         0..1_000_000 => format!("{:.1} kB", bytes as f64 / 1e3),
         1_000_000..1_000_000_000 => format!("{:.1} MB", bytes as f64 / 1e6),
         _ => format!("{:.2} GB", bytes as f64 / 1e9),
+    }
+}
+
+#[cfg(test)]
+mod style_tests {
+    use super::*;
+
+    #[test]
+    fn the_canonical_command_becomes_the_one_the_user_ran() {
+        set_program("wheelgap");
+        assert_eq!(for_user("hint: cargo xtask create-wheelhouse"), "hint: wheelgap create-wheelhouse");
     }
 }

@@ -452,7 +452,7 @@ fn python_of_base_image(
 fn stale_fragments(project: &Project, service: &Service, current: &str, refusals: &mut Vec<String>) {
     let name = shown(&service.name);
     let path = shown(&display_path(&project.root, &service.dockerfile));
-    match expected_dockerfile(service) {
+    match expected_dockerfile(service, ui::program()) {
         Ok(expected) if expected == current => {}
         Ok(_) => refusals.push(format!(
             "service `{name}`: the generated fragments of {path} are stale or empty, so the image would lack its packages\nhint: run `cargo xtask dockerfiles` (`cargo xtask dockerfiles --check` shows the difference)"

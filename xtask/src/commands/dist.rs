@@ -136,7 +136,7 @@ pub fn run(sh: &Shell, project: &Project, args: &flags::Dist) -> Result<()> {
          sha256sum -c {output_name}.sha256\n  \
          tar xzf {output_name} && cd {ROOT}\n  \
          cargo build --offline --frozen --release -p {package}\n  \
-         ./target/release/xtask --help",
+         ./target/release/wheelgap --help",
         package = env!("CARGO_PKG_NAME"),
     ));
     Ok(())
@@ -300,7 +300,7 @@ fn cargo_config(project_config: Option<&str>, replacement: &str) -> Result<Strin
         text.push_str(existing.trim_end());
         text.push_str("\n\n");
     }
-    text.push_str("# Added by `cargo xtask dist`: every crate comes from vendor/, so builds need no network.\n");
+    text.push_str("# Added by `dist`: every crate comes from vendor/, so builds need no network.\n");
     text.push_str(replacement);
     Ok(text)
 }

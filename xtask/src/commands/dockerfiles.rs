@@ -18,7 +18,8 @@ pub fn run(project: &Project, args: &Dockerfiles) -> Result<()> {
     let mode = Mode::check_if(args.check);
     let mut stale = Vec::new();
     for service in &services {
-        let expected = expected_dockerfile(service).with_context(|| format!("service `{}`", shown(&service.name)))?;
+        let expected = expected_dockerfile(service, ui::program())
+            .with_context(|| format!("service `{}`", shown(&service.name)))?;
         let path_shown = shown(&display_path(&project.root, &service.dockerfile));
         match write_or_check(&service.dockerfile, &path_shown, &expected, mode)? {
             FileState::UpToDate => ui::say(&format!("{path_shown}: up to date")),
@@ -48,12 +49,12 @@ mod tests {
     #[test]
     fn the_example_dockerfiles_are_up_to_date() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let path = root.join(crate::settings::DEFAULT_COMPOSE_FILE);
+        let path = root.join("compose/docker-compose.yml");
         let services = compose::parse(&fs_err::read_to_string(&path).unwrap(), &path, &|_| None).unwrap();
         assert_eq!(services.len(), 2);
         for service in &services {
             let current = fs_err::read_to_string(&service.dockerfile).unwrap();
-            let expected = expected_dockerfile(service).unwrap();
+            let expected = expected_dockerfile(service, "cargo xtask").unwrap();
             assert!(
                 current == expected,
                 "{} is stale; run `cargo xtask dockerfiles`:\n{}",

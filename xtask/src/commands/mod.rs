@@ -7,6 +7,7 @@ pub mod create_wheelhouse;
 pub mod dist;
 pub mod dockerfiles;
 pub mod hashes;
+pub mod init;
 pub mod install_script;
 pub mod lock;
 pub mod pack_wheelhouse;
@@ -94,16 +95,17 @@ pub fn write_or_check(path: &Path, shown: &str, contents: &str, mode: Mode) -> R
     }
 }
 
-/// The compose file (the flag, else the default) and its building services, interpolated from
-/// the process environment as compose does.
+/// The compose file (the flag, else the first `docker compose` would find) and its building
+/// services, interpolated from the process environment as compose does.
 pub fn load_compose(project: &Project, flag: Option<&Path>) -> Result<(PathBuf, Vec<Service>)> {
-    let path = project.compose_file(flag);
-    let text = fs_err::read_to_string(&path).with_context(|| {
-        format!(
-            "cannot read the compose file\nhint: pass --compose FILE (default: {})",
-            crate::settings::DEFAULT_COMPOSE_FILE
-        )
-    })?;
+    let Some(path) = project.compose_file(flag) else {
+        anyhow::bail!(
+            "no compose file in {}: looked for {} at the root and in compose/\nhint: pass --compose FILE",
+            project.root.display(),
+            crate::settings::COMPOSE_FILE_NAMES.join(", ")
+        );
+    };
+    let text = fs_err::read_to_string(&path).context("cannot read the compose file\nhint: pass --compose FILE")?;
     let environment = |name: &str| std::env::var(name).ok();
     let services = compose::parse(&text, &path, &environment)
         .with_context(|| format!("invalid compose file {}", path.display()))?;
@@ -211,18 +213,18 @@ pub fn lock_text(wheelhouse: &Path, manifest: &Manifest, group: &str, algorithm:
             other => files::digest_file(other, &wheelhouse.join(filename)),
         }
     };
-    lockfile::render(manifest, group, algorithm, &hash_of)
+    lockfile::render(manifest, group, algorithm, &hash_of, xtask::ui::program())
 }
 
 /// The service's Dockerfile as `cargo xtask dockerfiles` would leave it: its text with the
 /// generated fragments filled in. `dockerfiles --check` and the build preflight compare against
 /// this, so the two can never disagree about what is stale.
-pub fn expected_dockerfile(service: &Service) -> Result<String> {
+pub fn expected_dockerfile(service: &Service, program: &str) -> Result<String> {
     use xtask::model::dockerfile::{fragments, render};
 
     let current = fs_err::read_to_string(&service.dockerfile)?;
     let (requirements, hash_locked) = requirements_in_context(service)?;
-    render(&service.dockerfile, &current, &fragments(&requirements, hash_locked))
+    render(&service.dockerfile, &current, &fragments(&requirements, hash_locked, program), program)
 }
 
 /// The requirements path a service's fragment copies, relative to its build context: its lock

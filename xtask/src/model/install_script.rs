@@ -200,8 +200,8 @@ say "done"
 
 /// The whole script: a header saying how it was made and how to run it, the settings baked in
 /// as shell-quoted assignments, then [`BODY`].
-pub fn script(lock: Option<&str>, target: Option<&str>) -> String {
-    let mut command = String::from("cargo xtask install-script");
+pub fn script(lock: Option<&str>, target: Option<&str>, program: &str) -> String {
+    let mut command = format!("{program} install-script");
     for (flag, value) in [("--lock", lock), ("--target", target)] {
         if let Some(value) = value {
             command.push_str(&format!(" {flag} {}", shell_quote(value)));
@@ -222,7 +222,7 @@ pub fn script(lock: Option<&str>, target: Option<&str>) -> String {
 #
 # Usage: sh install.sh [BUNDLE]
 #   BUNDLE, else $WHEELHOUSE, else {DEFAULT_BUNDLE}, is one of:
-#   - an archive from `cargo xtask pack-wheelhouse` (.tgz): checked against the .sha256 sidecar
+#   - an archive from `{program} pack-wheelhouse` (.tgz): checked against the .sha256 sidecar
 #     beside it, refused if an entry is not a file in wheelhouse/, extracted to a temporary
 #     directory ($TMPDIR, else /tmp), removed afterwards;
 #   - a wheelhouse directory: used where it is.
@@ -252,7 +252,7 @@ mod tests {
 
     #[test]
     fn the_settings_are_baked_in_quoted() {
-        let text = script(Some("/app/it's.lock.txt"), None);
+        let text = script(Some("/app/it's.lock.txt"), None, "cargo xtask");
         assert!(
             text.contains(
                 "\ndefault_bundle=/wheelhouse/wheelhouse.tgz\nlock_file='/app/it'\\''s.lock.txt'\ntarget_dir=''\n"

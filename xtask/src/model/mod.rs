@@ -12,6 +12,7 @@ pub mod lockfile;
 pub mod manifest;
 pub mod metrics;
 pub mod paths;
+pub mod project_scan;
 pub mod redact;
 pub mod requirements;
 pub mod resolution;

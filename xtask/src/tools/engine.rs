@@ -250,6 +250,7 @@ pub fn image_size(sh: &Shell, engine: Engine, image: &str) -> Option<u64> {
 /// Runs one command line, returning whether it succeeded and everything it printed.
 pub fn run(sh: &Shell, argv: &[String]) -> Result<(bool, String)> {
     let Some((program, args)) = argv.split_first() else { bail!("empty command") };
+    crate::ui::verbose(&format!("+ {}", crate::model::shell::shell_command(argv)));
     let output = cmd!(sh, "{program} {args...}").quiet().ignore_status().output()?;
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     Ok((output.status.success(), text))

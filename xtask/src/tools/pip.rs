@@ -292,6 +292,7 @@ fn platform_args(target: &Target) -> Result<Vec<String>> {
 }
 
 fn run_pip(command: xshell::Cmd<'_>) -> std::result::Result<(), PipFailure> {
+    crate::ui::verbose(&format!("+ {}", redact_text(&command.to_string())));
     let output = match command.quiet().ignore_status().output() {
         Ok(output) => output,
         Err(error) => return Err(PipFailure::Other { code: -1, output: error.to_string() }),

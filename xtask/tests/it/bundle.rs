@@ -130,7 +130,7 @@ fn bundle_refuses_a_missing_archive_or_sidecar_and_a_mismatch() {
     let missing = run_fails(&mut project.command(&["bundle", "--configmap", "wheelhouse"]));
     let text = stderr(&missing);
     assert!(text.contains(&format!("{} is missing", archive(&project).display())), "{text}");
-    assert!(text.contains("hint: run `cargo xtask pack-wheelhouse` first"), "{text}");
+    assert!(text.contains("hint: run `wheelgap pack-wheelhouse` first"), "{text}");
     assert_eq!(missing.status.code(), Some(1));
 
     let path = fake_archive(&project, "wheelhouse.tgz", 1000);

@@ -135,7 +135,7 @@ fn offline_build_needs_no_network_and_matches_the_online_build() {
     fs_err::write(&api_dockerfile, generated.replace("--no-cache-dir --no-index", "--no-index")).unwrap();
     let stale = stderr(&run_fails(&mut xtask(&["dockerfiles", "--check"])));
     assert!(stale.contains("-        pip install --no-index"), "{stale}");
-    assert!(stale.contains("hint: run `cargo xtask dockerfiles`"), "{stale}");
+    assert!(stale.contains("hint: run `wheelgap dockerfiles`"), "{stale}");
     fs_err::write(&api_dockerfile, &generated).unwrap();
 
     // The base image is Debian bookworm: Python 3.11 and glibc 2.36, which an online pip would
@@ -419,14 +419,14 @@ fn the_preflight_refuses_stale_empty_or_missing_fragments() {
     assert!(
         refused.contains(
             "service `api`: the generated fragments of dockerfiles/api.Dockerfile are stale or empty, so the image would lack its packages\n\
-             hint: run `cargo xtask dockerfiles` (`cargo xtask dockerfiles --check` shows the difference)\n"
+             hint: run `wheelgap dockerfiles` (`wheelgap dockerfiles --check` shows the difference)\n"
         ),
         "{refused}"
     );
     assert!(
         refused.contains(&format!(
             "service `worker`: {root}/dockerfiles/worker.Dockerfile has no `install` markers\n\
-             hint: add these two lines in the final stage, after its FROM and before the application is copied in, then run `cargo xtask dockerfiles`:\n"
+             hint: add these two lines in the final stage, after its FROM and before the application is copied in, then run `wheelgap dockerfiles`:\n"
         )),
         "{refused}"
     );
@@ -511,7 +511,7 @@ fn a_docker_daemon_out_of_reach_and_an_old_buildx_are_named() {
     assert!(
         refused.ends_with(
             "\nerror: docker buildx here is 0.16.2, and the offline bake file needs 0.17 or later: older buildx does not know its `network` field, so its builds would not be offline\n\
-             hint: upgrade the buildx plugin, or run `cargo xtask build-offline` without --emit-bake\n"
+             hint: upgrade the buildx plugin, or run `wheelgap build-offline` without --emit-bake\n"
         ),
         "{refused}"
     );

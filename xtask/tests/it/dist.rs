@@ -17,7 +17,7 @@ fn workspace_root() -> &'static Path {
 }
 
 fn dist(project: &Path, output: &Path) -> Output {
-    run_ok(Command::new(env!("CARGO_BIN_EXE_xtask")).arg("-C").arg(project).args(["dist", "--output"]).arg(output))
+    run_ok(Command::new(env!("CARGO_BIN_EXE_wheelgap")).arg("-C").arg(project).args(["dist", "--output"]).arg(output))
 }
 
 /// The files git lists in the workspace, copied to `copy` with every mtime set to 1970-01-01:
@@ -115,7 +115,7 @@ fn dist_is_reproducible_and_builds_with_no_network_and_an_empty_cargo_home() {
     fs_err::create_dir(&cargo_home).unwrap();
     run_ok(offline_cargo(&cargo_home, &target_dir, &extracted).args(["build", "--offline", "--frozen", "-p", "xtask"]));
 
-    let built = target_dir.join("debug").join("xtask");
+    let built = target_dir.join("debug").join("wheelgap");
     let help = stdout(&run_ok(Command::new(&built).arg("--help")));
     assert!(help.contains("Offline, reproducible Python wheelhouses") && help.contains("create-wheelhouse"), "{help}");
     let create_help = stdout(&run_ok(Command::new(&built).args(["create-wheelhouse", "--help"])));

@@ -28,7 +28,8 @@ fn live_example_requirements_for_four_targets() {
         fs_err::copy(repo.join(file), tmp.path().join(file)).unwrap();
     }
     // The host's pip configuration is kept: it is how this machine reaches its index.
-    let output = run_ok(Command::new(env!("CARGO_BIN_EXE_xtask")).arg("-C").arg(tmp.path()).arg("create-wheelhouse"));
+    let output =
+        run_ok(Command::new(env!("CARGO_BIN_EXE_wheelgap")).arg("-C").arg(tmp.path()).arg("create-wheelhouse"));
     let wheelhouse = tmp.path().join("wheelhouse");
     let files = crate::support::file_names(&wheelhouse);
     for (arch, python) in [("x86_64", "cp311"), ("x86_64", "cp312"), ("aarch64", "cp311"), ("aarch64", "cp312")] {
@@ -37,7 +38,7 @@ fn live_example_requirements_for_four_targets() {
         assert!(compiled, "no markupsafe wheel for {arch} {python} in {files:?}\n{}", stderr(&output));
     }
     run_ok(Command::new("sha256sum").args(["--check", "--quiet", "SHA256SUMS"]).current_dir(&wheelhouse));
-    let again = run_ok(Command::new(env!("CARGO_BIN_EXE_xtask")).arg("-C").arg(tmp.path()).arg("create-wheelhouse"));
+    let again = run_ok(Command::new(env!("CARGO_BIN_EXE_wheelgap")).arg("-C").arg(tmp.path()).arg("create-wheelhouse"));
     assert!(stderr(&again).contains("is up to date"), "{}", stderr(&again));
 
     // With the container tests on too: the example services built offline, with no network.
@@ -48,7 +49,7 @@ fn live_example_requirements_for_four_targets() {
     let prefix = format!("localhost/xtask-live-{}", std::process::id());
     let build = run_ok(
         Command::new("unshare")
-            .args(["--net", env!("CARGO_BIN_EXE_xtask"), "-C"])
+            .args(["--net", env!("CARGO_BIN_EXE_wheelgap"), "-C"])
             .arg(tmp.path())
             .args(["build-offline", "--engine", "podman", "--no-cache"])
             .env("IMAGE_PREFIX", &prefix)

@@ -5,6 +5,7 @@ mod create_wheelhouse;
 mod dist;
 mod fixture_index;
 mod hostile_archives;
+mod init;
 mod kill;
 mod live;
 mod pack_verify;

@@ -127,5 +127,5 @@ fn the_build_preflight_hints_name_the_wheelhouse_that_was_given() {
     let output =
         run_fails(project.xtask().args(["build-offline", "--engine", "docker", "--wheelhouse", "other wheels", "api"]));
     let error = stderr(&output);
-    assert!(error.contains("hint: run `cargo xtask create-wheelhouse --wheelhouse 'other wheels'` first"), "{error}");
+    assert!(error.contains("hint: run `wheelgap create-wheelhouse --wheelhouse 'other wheels'` first"), "{error}");
 }

@@ -22,7 +22,7 @@ fn the_lock_installs_with_require_hashes_on_every_target_and_a_tampered_wheel_is
         "x86helper==1.0 ; platform_machine == \"x86_64\" \\\n".to_owned(),
         format!("purelib==1.0 \\\n    --hash=sha256:{}\n", sha("purelib-1.0-py3-none-any.whl")),
         format!("    --hash=sha256:{}", sha("compiled-2.0-cp312-cp312-manylinux_2_28_x86_64.whl")),
-        "# Regenerate: cargo xtask create-wheelhouse && cargo xtask lock\n".to_owned(),
+        "# Regenerate: wheelgap create-wheelhouse && wheelgap lock\n".to_owned(),
     ] {
         assert!(lock.contains(&expected), "missing {expected:?} in\n{lock}");
     }
@@ -70,7 +70,7 @@ fn the_lock_installs_with_require_hashes_on_every_target_and_a_tampered_wheel_is
     assert!(lock512.contains("--hash=sha512:") && !lock512.contains("--hash=sha256:"), "{lock512}");
     let stale = stderr(&run_fails(&mut project.command(&["lock", "--check"])));
     assert!(stale.contains("requirements.lock.txt is stale"), "{stale}");
-    assert!(stale.contains("-    --hash=sha512:") && stale.contains("hint: cargo xtask lock"), "{stale}");
+    assert!(stale.contains("-    --hash=sha512:") && stale.contains("hint: wheelgap lock"), "{stale}");
 }
 
 #[test]

@@ -153,7 +153,7 @@ fn a_damaged_wheelhouse_is_repaired_not_called_up_to_date() {
     bytes[last] ^= 0xff;
     fs_err::write(&wheel, &bytes).unwrap();
     let error = stderr(&run_fails(&mut project.command(&["pack-wheelhouse"])));
-    assert!(error.contains("`cargo xtask create-wheelhouse --full-check` repairs it"), "{error}");
+    assert!(error.contains("`wheelgap create-wheelhouse --full-check` repairs it"), "{error}");
     let output = project.create(&[&flags[..], &["--full-check"]].concat());
     assert!(stderr(&output).contains("repairing"), "{}", stderr(&output));
     run_ok(&mut project.command(&["verify-wheelhouse", "--no-install-check"]));

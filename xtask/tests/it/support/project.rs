@@ -59,7 +59,7 @@ impl Project {
     /// The binary with a clean pip environment: no host `PIP_*`, no config file, a cache of its
     /// own, and the test interpreter. Arguments follow.
     pub fn xtask(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wheelgap"));
         scrub_env(&mut command);
         command
             .current_dir(self.root())

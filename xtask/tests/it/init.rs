@@ -1,0 +1,1 @@
+//! `init` end to end (placeholder: filled by the init work).

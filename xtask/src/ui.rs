@@ -133,6 +133,45 @@ impl Step {
     }
 }
 
+/// Progress through a known number of bytes (hashing, packing, extracting): a bar with bytes, rate
+/// and ETA when stderr is a terminal; nothing otherwise, where the step's summary line says it all.
+pub struct Bytes {
+    bar: Option<ProgressBar>,
+}
+
+impl Bytes {
+    pub fn start(name: &str, total: u64) -> Bytes {
+        if verbosity() == 0 || !std::io::stderr().is_terminal() {
+            return Bytes { bar: None };
+        }
+        let bar = ProgressBar::new(total);
+        if let Ok(style) = ProgressStyle::with_template(
+            "{prefix:>10} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {wide_msg}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_prefix(name.to_owned());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Bytes { bar: Some(bar) }
+    }
+
+    /// `bytes` more are done; `what` names the file.
+    pub fn advance(&self, bytes: u64, what: &str) {
+        if let Some(bar) = &self.bar {
+            bar.inc(bytes);
+            bar.set_message(what.to_owned());
+        }
+    }
+}
+
+impl Drop for Bytes {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 /// A line for the user on stderr (never stdout, which carries data); with `-q` only warnings.
 pub fn say(message: &str) {
     if verbosity() > 0 || message.starts_with("warning:") {

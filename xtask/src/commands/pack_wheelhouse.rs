@@ -68,10 +68,13 @@ pub fn run(project: &Project, args: &PackWheelhouse) -> Result<()> {
     let partial = partial::partial_file(directory, &output_name)?;
     let mut writer = archive::Writer::new(BufWriter::with_capacity(1 << 20, partial), level, mtime);
     let mut n_bytes = 0;
+    let total = manifest.files.iter().fold(0u64, |total, entry| total.saturating_add(entry.size));
+    let progress = ui::Bytes::start("pack", total);
     for name in &names {
         let path = wheelhouse.join(name);
         let file = fs_err::File::open(&path)?;
         let size = file.metadata()?.len();
+        progress.advance(size, name);
         let expected = manifest.file(name);
         if let Some(entry) = expected {
             if entry.size != size {

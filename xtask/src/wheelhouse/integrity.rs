@@ -118,7 +118,13 @@ pub fn check_directory(wheelhouse: &Path, manifest: &Manifest, depth: Depth, job
     // Largest first, so that one big file does not finish last on one thread.
     let mut entries: Vec<_> = manifest.files.iter().collect();
     entries.sort_by_key(|entry| std::cmp::Reverse(entry.size));
+    let progress = (depth == Depth::Contents).then(|| {
+        crate::ui::Bytes::start("verify", entries.iter().fold(0u64, |total, entry| total.saturating_add(entry.size)))
+    });
     let results = parallel::map(&entries, jobs, |_, entry| {
+        if let Some(progress) = &progress {
+            progress.advance(entry.size, &entry.filename);
+        }
         let path = wheelhouse.join(&entry.filename);
         let metadata = match std::fs::symlink_metadata(&path) {
             Ok(metadata) if metadata.is_file() => metadata,
@@ -187,6 +193,7 @@ pub fn check_archive(
     let mut position = 0usize;
     // A refusal of `before_files` (a bad signature) is about the manifest, not about the entry
     // that happened to come next: it is kept here and returned as it is.
+    let mut progress: Option<crate::ui::Bytes> = None;
     let mut refused_before_files: Option<anyhow::Error> = None;
     let read = archive::read(io::BufReader::with_capacity(1 << 20, file), Limits::default(), |name, size, content| {
         position += 1;
@@ -206,6 +213,9 @@ pub fn check_archive(
                 if let Some(directory) = extract_to {
                     fs_err::write(directory.join(MANIFEST_NAME), &bytes)?;
                 }
+                let total = parsed.files.iter().fold(0u64, |total, entry| total.saturating_add(entry.size));
+                progress =
+                    Some(crate::ui::Bytes::start(if extract_to.is_some() { "extract" } else { "verify" }, total));
                 manifest = Some((parsed, bytes));
                 Ok(())
             }
@@ -257,6 +267,9 @@ pub fn check_archive(
                     _ => {}
                 }
                 let actual = copy_hashing(content, name, extract_to)?;
+                if let Some(progress) = &progress {
+                    progress.advance(size, name);
+                }
                 if expected.is_some() {
                     checked.n_files += 1;
                     checked.n_bytes += size;

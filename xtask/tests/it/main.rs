@@ -17,3 +17,4 @@ mod supply_chain;
 mod support;
 mod tidy;
 mod trust;
+mod wheel;

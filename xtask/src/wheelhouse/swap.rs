@@ -1,11 +1,11 @@
 //! Replacing a directory all at once: a staging directory beside it, filled and synced, then
-//! exchanged with it in one `renameat2(RENAME_EXCHANGE)`. A SIGKILL at any moment leaves either
-//! the old or the new directory complete at the real path; leftovers are cleaned at the next start.
+//! exchanged with it in one system call (`renameat2(RENAME_EXCHANGE)` on Linux,
+//! `renamex_np(RENAME_SWAP)` on macOS), or, where there is none, by moving the old one aside first.
+//! A SIGKILL at any moment leaves either the old or the new directory complete at the real path,
+//! or (the fallback only) the old one moved aside whole, which the next start puts back.
 
 use std::{
-    ffi::CString,
     fs::File,
-    os::unix::ffi::OsStrExt,
     path::{Path, PathBuf},
 };
 
@@ -152,6 +152,10 @@ impl Staging {
 
     /// Syncs every file and the directory, then puts the staging directory at the destination.
     pub fn commit(self) -> Result<()> {
+        self.commit_with(Strategy::from_environment())
+    }
+
+    fn commit_with(self, strategy: Strategy) -> Result<()> {
         for entry in fs_err::read_dir(&self.dir)? {
             let path = entry?.path();
             if path.is_file() {
@@ -162,20 +166,22 @@ impl Staging {
         }
         sync_dir(&self.dir)?;
         if self.destination.exists() {
-            match exchange(&self.dir, &self.destination) {
-                Ok(()) => {}
-                Err(error) if matches!(error.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
-                    // File systems without RENAME_EXCHANGE: move the old one aside first; a kill
-                    // between the two renames is repaired by `recover` at the next start.
-                    let aside = sibling(&self.destination, &format!("old-{}", std::process::id()))?;
-                    fs_err::rename(&self.destination, &aside)?;
-                    fs_err::rename(&self.dir, &self.destination)?;
-                    fs_err::rename(&aside, &self.dir)?;
-                }
-                Err(error) => {
-                    return Err(error).with_context(|| {
-                        format!("cannot exchange {} with {}", self.dir.display(), self.destination.display())
-                    })
+            let exchanged = match strategy {
+                Strategy::Exchange => match exchange(&self.dir, &self.destination) {
+                    Ok(()) => true,
+                    Err(error) if exchange_unsupported(&error) => false,
+                    Err(error) => {
+                        return Err(error).with_context(|| {
+                            format!("cannot exchange {} with {}", self.dir.display(), self.destination.display())
+                        })
+                    }
+                },
+                Strategy::MoveAside => false,
+            };
+            if !exchanged {
+                // A kill between two of these renames is repaired by `recover` at the next start.
+                for (from, to) in move_aside_renames(&self.dir, &self.destination)? {
+                    fs_err::rename(from, to)?;
                 }
             }
             // The staging path now holds the previous directory.
@@ -194,7 +200,50 @@ impl Drop for Staging {
     }
 }
 
+/// How the staging directory takes the destination's place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Strategy {
+    /// One system call exchanges the two; where the file system or the system has none, the
+    /// move-aside fallback runs instead.
+    Exchange,
+    /// The fallback only: the old directory is renamed aside, the staging directory renamed in.
+    MoveAside,
+}
+
+impl Strategy {
+    /// `XTASK_SWAP_FALLBACK=1` forces the move-aside fallback. It is a test hook, so that the path
+    /// macOS file systems without `RENAME_SWAP` and other unixes take is exercised on Linux too;
+    /// this is the one place it is read.
+    fn from_environment() -> Strategy {
+        if std::env::var_os("XTASK_SWAP_FALLBACK").is_some_and(|value| value == "1") {
+            Strategy::MoveAside
+        } else {
+            Strategy::Exchange
+        }
+    }
+}
+
+/// The fallback's three renames, in order: the old directory aside to `.<name>.old-<pid>`, the
+/// staging directory in, the old one to the staging path (where the caller removes it). Listed
+/// rather than done so that a test can stop between two of them, as a kill would.
+fn move_aside_renames(staging: &Path, destination: &Path) -> Result<[(PathBuf, PathBuf); 3]> {
+    let aside = sibling(destination, &format!("old-{}", std::process::id()))?;
+    Ok([
+        (destination.to_path_buf(), aside.clone()),
+        (staging.to_path_buf(), destination.to_path_buf()),
+        (aside, staging.to_path_buf()),
+    ])
+}
+
+/// What the exchange returns when the file system or the system cannot do it: Linux gives EINVAL
+/// (or ENOSYS before 3.15), macOS ENOTSUP (or EINVAL); the stub for other systems gives ENOSYS.
+fn exchange_unsupported(error: &std::io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS | libc::ENOTSUP))
+}
+
+#[cfg(target_os = "linux")]
 fn exchange(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::{ffi::CString, os::unix::ffi::OsStrExt};
     let from = CString::new(from.as_os_str().as_bytes())?;
     let to = CString::new(to.as_os_str().as_bytes())?;
     // SAFETY: two valid NUL-terminated paths; renameat2 reads them and returns a status.
@@ -213,6 +262,26 @@ fn exchange(from: &Path, to: &Path) -> std::io::Result<()> {
     } else {
         Err(std::io::Error::last_os_error())
     }
+}
+
+#[cfg(target_os = "macos")]
+fn exchange(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::{ffi::CString, os::unix::ffi::OsStrExt};
+    let from = CString::new(from.as_os_str().as_bytes())?;
+    let to = CString::new(to.as_os_str().as_bytes())?;
+    // SAFETY: two valid NUL-terminated paths; renamex_np reads them and returns a status.
+    let status = unsafe { libc::renamex_np(from.as_ptr(), to.as_ptr(), libc::RENAME_SWAP) };
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// No exchange call is known here: the caller falls back to moving the old directory aside.
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+fn exchange(_from: &Path, _to: &Path) -> std::io::Result<()> {
+    Err(std::io::Error::from_raw_os_error(libc::ENOSYS))
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
@@ -251,6 +320,90 @@ mod tests {
         fs_err::write(aside.join("manifest.json"), "{}").unwrap();
         recover(&destination).unwrap();
         assert!(destination.join("manifest.json").exists());
+    }
+
+    /// A wheelhouse's files with their contents, in name order.
+    fn files_of(dir: &Path) -> Vec<(String, String)> {
+        let mut files: Vec<(String, String)> = fs_err::read_dir(dir)
+            .unwrap()
+            .map(|entry| {
+                let path = entry.unwrap().path();
+                (path.file_name().unwrap().to_string_lossy().into_owned(), fs_err::read_to_string(&path).unwrap())
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// The names beside the wheelhouse other than its own.
+    fn leftovers_beside(destination: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs_err::read_dir(destination.parent().unwrap())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name != "wheelhouse")
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn old_files() -> Vec<(String, String)> {
+        vec![("a-1.0-py3-none-any.whl".into(), "old wheel".into()), ("manifest.json".into(), "old".into())]
+    }
+
+    fn new_files() -> Vec<(String, String)> {
+        vec![("b-2.0-py3-none-any.whl".into(), "new wheel".into()), ("manifest.json".into(), "new".into())]
+    }
+
+    /// An old wheelhouse and a filled staging directory for a new one.
+    fn old_wheelhouse_and_new_staging(root: &Path) -> (PathBuf, Staging) {
+        let destination = root.join("wheelhouse");
+        fs_err::create_dir(&destination).unwrap();
+        for (name, text) in old_files() {
+            fs_err::write(destination.join(name), text).unwrap();
+        }
+        let staging = Staging::create(&destination).unwrap();
+        for (name, text) in new_files() {
+            fs_err::write(staging.dir.join(name), text).unwrap();
+        }
+        (destination, staging)
+    }
+
+    #[test]
+    fn the_fallback_commit_puts_the_new_wheelhouse_in_place() {
+        let root = tempfile::tempdir().unwrap();
+        let (destination, staging) = old_wheelhouse_and_new_staging(root.path());
+        staging.commit_with(Strategy::MoveAside).unwrap();
+        assert_eq!(files_of(&destination), new_files());
+        assert_eq!(leftovers_beside(&destination), Vec::<String>::new());
+    }
+
+    /// Does the first `renames` of the fallback's three renames, then dies as a SIGKILL would (no
+    /// destructor runs), then runs `recover` as the next start does. Returns what the wheelhouse
+    /// holds afterwards and what is left beside it.
+    fn killed_after_renames_then_recovered(renames: usize) -> (Vec<(String, String)>, Vec<String>) {
+        let root = tempfile::tempdir().unwrap();
+        let (destination, staging) = old_wheelhouse_and_new_staging(root.path());
+        for (from, to) in move_aside_renames(&staging.dir, &destination).unwrap().into_iter().take(renames) {
+            fs_err::rename(from, to).unwrap();
+        }
+        std::mem::forget(staging);
+        assert_eq!(destination.exists(), renames != 1, "the real path is missing only between the two renames");
+        let removed = recover(&destination).unwrap();
+        assert!(!removed.is_empty(), "after {renames} renames something is left to remove");
+        (files_of(&destination), leftovers_beside(&destination))
+    }
+
+    #[test]
+    fn recover_repairs_a_kill_at_any_point_of_the_fallback() {
+        let nothing_left = Vec::<String>::new();
+        // Before the first rename: the staging directory is removed, the old wheelhouse untouched.
+        assert_eq!(killed_after_renames_then_recovered(0), (old_files(), nothing_left.clone()));
+        // Between the two renames: the old wheelhouse, moved aside, is put back whole.
+        assert_eq!(killed_after_renames_then_recovered(1), (old_files(), nothing_left.clone()));
+        // After the staging rename: the new wheelhouse stays, the one moved aside is removed.
+        assert_eq!(killed_after_renames_then_recovered(2), (new_files(), nothing_left.clone()));
+        // After the last rename: the old content, now at the staging path, is removed.
+        assert_eq!(killed_after_renames_then_recovered(3), (new_files(), nothing_left));
     }
 
     #[test]

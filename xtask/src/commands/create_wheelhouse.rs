@@ -37,7 +37,7 @@ use xtask::{
 
 use self::plan::{Job, Plan};
 use crate::{
-    commands::{wheelhouse_samples, write_metrics},
+    commands::{python_mismatches, wheelhouse_samples, write_metrics},
     flags::CreateWheelhouse,
     settings::Project,
 };
@@ -64,6 +64,10 @@ pub struct Outcome {
 pub fn run(sh: &Shell, project: &Project, args: &CreateWheelhouse) -> Result<()> {
     let started = Instant::now();
     let plan = plan::plan(sh, project, args)?;
+    let target_pythons = plan.targets.iter().map(|target| target.python.short()).collect();
+    for warning in python_mismatches(project, &target_pythons) {
+        ui::say(&warning);
+    }
     swap::check_replaceable(&plan.wheelhouse, &project.root)?;
     let _lock = swap::lock(&plan.wheelhouse)?;
     for leftover in swap::recover(&plan.wheelhouse)? {

@@ -34,6 +34,7 @@ use xtask::{
         paths::display_path,
         requirements,
         staleness::{self, Current, Stale},
+        untrusted,
     },
     wheelhouse::{files, layout, partial},
 };
@@ -249,4 +250,42 @@ pub fn requirements_in_context(service: &Service) -> Result<(String, bool)> {
         return Ok((display_path(&service.context, &lock), true));
     }
     Ok((display_path(&service.context, requirements), false))
+}
+
+/// What the Dockerfiles say of Python against the targets: a Dockerfile whose base image has a
+/// Python no target has (its image would find no wheels), and a target Python no Dockerfile uses.
+/// Best effort: no compose file, or an image that does not say its Python, gives nothing.
+pub fn python_mismatches(project: &Project, target_pythons: &BTreeSet<String>) -> Vec<String> {
+    use xtask::model::project_scan::{final_base, python_of};
+
+    if project.compose_file(None).is_none() {
+        return Vec::new();
+    }
+    let Ok((_, services)) = load_compose(project, None) else { return Vec::new() };
+    let mut warnings = Vec::new();
+    let mut used = BTreeSet::new();
+    let mut all_known = true;
+    for service in &services {
+        let Ok(text) = fs_err::read_to_string(&service.dockerfile) else { continue };
+        let image = final_base(&text, &service.args);
+        let Some(python) = image.as_deref().and_then(python_of) else {
+            all_known = false;
+            continue;
+        };
+        if !target_pythons.contains(&python) {
+            warnings.push(format!(
+                "warning: service `{}` builds on {} (Python {python}), and no target has Python {python} (targets: {})\nhint: set `python` under [targets] in wheelhouse.toml, or pass --python {python} (cargo xtask init writes the settings from the Dockerfiles)",
+                untrusted::shown(&service.name),
+                untrusted::shown(image.as_deref().unwrap_or_default()),
+                target_pythons.iter().cloned().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        used.insert(python);
+    }
+    if all_known && !used.is_empty() {
+        for python in target_pythons.difference(&used) {
+            warnings.push(format!("warning: the targets have Python {python}, which no service's Dockerfile uses"));
+        }
+    }
+    warnings
 }

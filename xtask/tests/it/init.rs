@@ -134,3 +134,20 @@ fn without_compose_the_usual_dockerfiles_are_read() {
     assert!(text.contains("libc = \"musl_1_2\"\n"), "{text}");
     assert!(text.contains("default is the host's"), "{text}");
 }
+
+#[test]
+fn create_warns_when_targets_and_dockerfiles_disagree_on_python() {
+    // Without init's settings, the targets come from the flags (or the host), not the Dockerfiles.
+    let project = python_project();
+    let output = project.create_from_file_index(&["--platform", "linux/amd64", "--python", "3.10"]);
+    let text = stderr(&output);
+    assert!(
+        text.contains("warning: service `api` builds on python:3.12-slim (Python 3.12), and no target has Python 3.12 (targets: 3.10)"),
+        "{text}"
+    );
+    assert!(text.contains("warning: the targets have Python 3.10, which no service's Dockerfile uses"), "{text}");
+    // With the settings init writes, nothing to say.
+    run_ok(&mut project.command(&["init"]));
+    let output = project.create_from_file_index(&[]);
+    assert!(!stderr(&output).contains("warning:"), "{}", stderr(&output));
+}

@@ -142,6 +142,9 @@ pub struct Lock {
     /// The wheelhouse (default: from wheelhouse.toml, else `wheelhouse`)
     #[arg(long, value_name = "DIR")]
     pub wheelhouse: Option<PathBuf>,
+    /// Print each lock file and its state as JSON on stdout (and nothing else there)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -409,6 +412,9 @@ pub struct Bundle {
     /// Where to write the YAML (default: stdout)
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Print what was bundled as JSON on stdout (needs --output: stdout otherwise carries the YAML)
+    #[arg(long, requires = "output")]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -442,6 +448,9 @@ pub struct Sbom {
     /// The wheelhouse (default: from wheelhouse.toml, else `wheelhouse`)
     #[arg(long, value_name = "DIR")]
     pub wheelhouse: Option<PathBuf>,
+    /// Print where the SBOM went and what it counts as JSON on stdout (and nothing else there)
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// How a signature of manifest.json is required and checked (verify and unpack).

@@ -29,6 +29,7 @@ use crate::{
     settings::Project,
 };
 
+#[derive(Clone, Copy)]
 enum Kind<'a> {
     ConfigMap(&'a str),
     Secret(&'a str),
@@ -93,6 +94,24 @@ pub fn run(project: &Project, args: &Bundle) -> Result<()> {
         Some(path) => {
             let output = project.flag_path(path);
             write_or_check(&output, &output.display().to_string(), &yaml, Mode::Write)?;
+            if args.json {
+                let (kind, name) = match kind {
+                    Kind::ConfigMap(name) => ("ConfigMap", name),
+                    Kind::Secret(name) => ("Secret", name),
+                    Kind::Pvc(name) => ("PersistentVolumeClaim", name),
+                };
+                let report = serde_json::json!({
+                    "kind": kind,
+                    "name": name,
+                    "namespace": namespace,
+                    "archive": archive.path.display().to_string(),
+                    "archive_sha256": archive.sha256,
+                    "archive_bytes": archive.size,
+                    "output": output.display().to_string(),
+                    "yaml_bytes": yaml.len(),
+                });
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            }
         }
         None => std::io::stdout().lock().write_all(yaml.as_bytes()).context("cannot write the YAML to stdout")?,
     }

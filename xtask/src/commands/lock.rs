@@ -38,6 +38,7 @@ pub fn run(project: &Project, args: &Lock) -> Result<()> {
     }
     let mode = Mode::check_if(args.check);
     let mut stale = Vec::new();
+    let mut report = Vec::new();
     for group in &groups {
         let record = manifest.requirements.iter().find(|record| &record.path == group).with_context(|| {
             format!("the wheelhouse was not made for {group}\nhint: cargo xtask create-wheelhouse -r {group}")
@@ -45,13 +46,25 @@ pub fn run(project: &Project, args: &Lock) -> Result<()> {
         let text = lock_text(&wheelhouse, &manifest, &record.path, args.algorithm)?;
         let path = lock_path(&root.join(&record.path));
         let shown = display_path(root, &path);
-        match write_or_check(&path, &shown, &text, mode)? {
-            FileState::UpToDate => ui::say(&format!("{shown}: up to date")),
-            FileState::Written => ui::say(&format!("wrote {shown}")),
-            FileState::Stale { missing, diff } => {
-                stale.push(format!("{shown} is {}:\n{diff}", if missing { "missing" } else { "stale" }))
+        let state = match write_or_check(&path, &shown, &text, mode)? {
+            FileState::UpToDate => {
+                ui::say(&format!("{shown}: up to date"));
+                "up-to-date"
             }
-        }
+            FileState::Written => {
+                ui::say(&format!("wrote {shown}"));
+                "written"
+            }
+            FileState::Stale { missing, diff } => {
+                let state = if missing { "missing" } else { "stale" };
+                stale.push(format!("{shown} is {state}:\n{diff}"));
+                state
+            }
+        };
+        report.push(serde_json::json!({ "requirements": group, "lock": shown, "state": state }));
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "locks": report }))?);
     }
     if !stale.is_empty() {
         bail!("{}\nhint: cargo xtask lock", stale.join("\n"));

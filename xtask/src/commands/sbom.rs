@@ -13,7 +13,7 @@ use xtask::{
 };
 
 use crate::{
-    commands::{write_or_check, Mode},
+    commands::{write_or_check, FileState, Mode},
     flags::Sbom,
     settings::Project,
 };
@@ -29,7 +29,13 @@ pub fn run(project: &Project, args: &Sbom) -> Result<()> {
         Some(path) => project.flag_path(path),
         None => wheelhouse.join(SBOM_NAME),
     };
-    write_or_check(&output, &output.display().to_string(), &text, Mode::Write)?;
-    ui::say(&format!("wrote {} ({} components)", output.display(), manifest_components(&manifest).len()));
+    let written = write_or_check(&output, &output.display().to_string(), &text, Mode::Write)? == FileState::Written;
+    let components = manifest_components(&manifest).len();
+    ui::say(&format!("wrote {} ({components} components)", output.display()));
+    if args.json {
+        let report =
+            serde_json::json!({ "path": output.display().to_string(), "components": components, "changed": written });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
     Ok(())
 }

@@ -170,3 +170,37 @@ fn the_sbom_is_valid_cyclonedx_and_the_same_bytes_twice() {
         run_ok(Command::new(&validator).arg("-c").arg(script).arg(&bom));
     }
 }
+
+#[test]
+fn lock_sbom_and_bundle_report_as_json() {
+    let project = Project::with_wheelhouse("purelib\n", &FOUR_TARGETS);
+    let lock: serde_json::Value =
+        serde_json::from_str(&stdout(&run_ok(&mut project.command(&["lock", "--json"])))).unwrap();
+    assert_eq!(
+        lock,
+        serde_json::json!({ "locks": [{ "requirements": "requirements.txt", "lock": "requirements.lock.txt", "state": "written" }] })
+    );
+    let checked: serde_json::Value =
+        serde_json::from_str(&stdout(&run_ok(&mut project.command(&["lock", "--check", "--json"])))).unwrap();
+    assert_eq!(checked["locks"][0]["state"], "up-to-date");
+
+    let sbom: serde_json::Value =
+        serde_json::from_str(&stdout(&run_ok(&mut project.command(&["sbom", "--json"])))).unwrap();
+    assert_eq!(sbom["components"], 5, "{sbom:#}");
+    assert_eq!(sbom["changed"], true);
+
+    run_ok(&mut project.command(&["pack-wheelhouse"]));
+    let bundle: serde_json::Value = serde_json::from_str(&stdout(&run_ok(&mut project.command(&[
+        "bundle",
+        "--configmap",
+        "wheelhouse",
+        "--output",
+        "bundle.yaml",
+        "--json",
+    ]))))
+    .unwrap();
+    assert_eq!(bundle["kind"], "ConfigMap");
+    assert_eq!(bundle["yaml_bytes"], fs_err::metadata(project.root().join("bundle.yaml")).unwrap().len());
+    // Without --output, stdout carries the YAML: --json alone is a usage error.
+    run_fails(&mut project.command(&["bundle", "--configmap", "wheelhouse", "--json"]));
+}

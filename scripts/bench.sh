@@ -188,7 +188,7 @@ row "Makefile way, re-run (resolves again)" "$make_again" "" "$make_again_rss" "
 # --- 3. hashing: verify-wheelhouse vs sha256sum ---------------------------------------------------
 
 say "verify-wheelhouse (directory) vs sha256sum"
-best_of_3 verify.dir "$xtask" verify-wheelhouse --no-install-check --wheelhouse "$W"
+best_of_3 verify.dir "$xtask" verify-wheelhouse --no-install-check --accept-foreign --wheelhouse "$W"
 verify_dir=$SEC verify_dir_rss=$RSS
 best_of_3 sha256sum sh -c 'sha256sum "$1"/* >/dev/null' sh "$W"
 sha_dir=$SEC sha_dir_rss=$RSS
@@ -223,7 +223,7 @@ row "tar --sort=name ... | gzip -6 -n" "$targz" "$w_bytes" "$targz_rss" "1x" "al
 # --- 5. verify the archive vs sha256sum + tar tzf ------------------------------------------------
 
 say "verify-wheelhouse --archive vs sha256sum + tar tzf"
-best_of_3 verify.archive "$xtask" verify-wheelhouse --archive "$X" --no-install-check
+best_of_3 verify.archive "$xtask" verify-wheelhouse --archive "$X" --no-install-check --accept-foreign
 verify_arc=$SEC verify_arc_rss=$RSS
 best_of_3 sha-tar sh -c 'sha256sum "$1" >/dev/null && tar tzf "$1" >/dev/null' sh "$X"
 shatar=$SEC shatar_rss=$RSS
@@ -251,9 +251,9 @@ size_point() {
   best_of_3 "$name.pack" "$xtask" pack-wheelhouse --wheelhouse "$work/$name/wheelhouse" --output "$work/$name.tgz"
   local pack=$SEC pack_rss=$RSS
   arc_bytes=$(size_of "$work/$name.tgz")
-  best_of_3 "$name.verify-dir" "$xtask" verify-wheelhouse --no-install-check --wheelhouse "$work/$name/wheelhouse"
+  best_of_3 "$name.verify-dir" "$xtask" verify-wheelhouse --no-install-check --accept-foreign --wheelhouse "$work/$name/wheelhouse"
   local vdir=$SEC vdir_rss=$RSS
-  best_of_3 "$name.verify-archive" "$xtask" verify-wheelhouse --archive "$work/$name.tgz" --no-install-check
+  best_of_3 "$name.verify-archive" "$xtask" verify-wheelhouse --archive "$work/$name.tgz" --no-install-check --accept-foreign
   local varc=$SEC varc_rss=$RSS
   rm -rf "${work:?}/$name" "$work/$name.tgz" "$work/$name.tgz.sha256"
   section "scale $at_scale, payloads x$factor: $files files, $(mb "$bytes") MB (vs scale $scale: $w_files files, $(mb "$w_bytes") MB)"

@@ -166,7 +166,7 @@ fn read_checked(archive: &CheckedArchive) -> Result<Vec<u8>> {
 
 fn over_limit(archive: &CheckedArchive, kind_name: &str, yaml_bytes: usize) -> String {
     format!(
-        "{} is {} ({} bytes): as a {kind_name} it is {} bytes of YAML (base64 makes it 4/3 its size), over the {} byte (1 MiB) limit of a Kubernetes object\nhint: use --pvc NAME instead: a PersistentVolumeClaim and a loader Pod to copy the archive into (docs/kubernetes.md)",
+        "{} is {} ({} bytes): as a {kind_name} it is {} bytes of YAML (base64 makes it 4/3 its size), over the {} byte (1 MiB) limit of a Kubernetes object\nhint: use --pvc NAME instead: a PersistentVolumeClaim and a loader Pod to copy the archive into (`cargo xtask bundle --help`)",
         archive.name,
         human_bytes(archive.size),
         archive.size,
@@ -196,7 +196,7 @@ fn report_object(
     ));
     if yaml_bytes * 100 > OBJECT_LIMIT * WARNING_PERCENT {
         ui::say(&format!(
-            "warning: the {kind_name} is {percent}% of the 1 MiB object limit: a few more wheels and the next one will not fit\nhint: move to --pvc NAME before it does (docs/kubernetes.md)"
+            "warning: the {kind_name} is {percent}% of the 1 MiB object limit: a few more wheels and the next one will not fit\nhint: move to --pvc NAME before it does (`cargo xtask bundle --help`)"
         ));
     }
     let file = output.map_or_else(|| "-".to_owned(), |path| shell_quote(&path.display().to_string()));
@@ -245,7 +245,7 @@ fn report_claim(
          \x20 kubectl exec{namespace_flag} {pod_name} -- sh -c {unpack}\n\
          \x20 kubectl delete{namespace_flag} pod/{pod_name}\n\
          The check and unpack run busybox's sha256sum and tar in the loader (it has no xtask): the archive against its sidecar, then every file against SHA256SUMS.\n\
-         Pods then mount claim {name} read-only and install from {LOADER_MOUNT}/wheelhouse (see `cargo xtask install-script` and docs/kubernetes.md)",
+         Pods then mount claim {name} read-only and install from {LOADER_MOUNT}/wheelhouse (see `cargo xtask install-script --help`)",
         archive.name,
         human_bytes(archive.size),
         archive.sha256,

@@ -159,7 +159,7 @@ mod tests {
 
     use super::*;
     use crate::model::{
-        manifest::{FileEntry, IndexSettings, Resolution, ResolvedPackage, ToolInfo, FORMAT_VERSION},
+        manifest::{FileEntry, Resolution, ResolvedPackage},
         target::{Libc, Platform, PythonVersion, Target},
     };
 
@@ -212,21 +212,7 @@ mod tests {
                 origin: "index".to_owned(),
             })
             .collect();
-        Manifest {
-            format_version: FORMAT_VERSION,
-            tool: ToolInfo {
-                name: "xtask".into(),
-                version: "0".into(),
-                pip_version: "23".into(),
-                python_version: "3".into(),
-            },
-            inputs_digest: String::new(),
-            index: IndexSettings::default(),
-            targets,
-            requirements: vec![],
-            resolutions,
-            files,
-        }
+        Manifest { targets, resolutions, files, ..Manifest::empty_for_tests() }
     }
 
     fn check(packages: &[(&str, &str, &[usize])], expected_lines: &[&str]) {

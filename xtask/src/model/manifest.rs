@@ -216,6 +216,28 @@ impl Manifest {
     }
 }
 
+#[cfg(test)]
+impl Manifest {
+    /// A manifest that holds nothing, for the model's tests to fill with struct update syntax.
+    pub fn empty_for_tests() -> Manifest {
+        Manifest {
+            format_version: FORMAT_VERSION,
+            tool: ToolInfo {
+                name: "xtask".to_owned(),
+                version: "0".to_owned(),
+                pip_version: "23.2.1".to_owned(),
+                python_version: "3.11.7".to_owned(),
+            },
+            inputs_digest: "d".to_owned(),
+            index: IndexSettings::default(),
+            targets: vec![],
+            requirements: vec![],
+            resolutions: vec![],
+            files: vec![],
+        }
+    }
+}
+
 /// A name that is one file in one directory: not empty, not `.` or `..`, no separator, no
 /// control character, at most 255 bytes (the usual file-name limit).
 pub fn is_plain_file_name(name: &str) -> bool {
@@ -254,21 +276,7 @@ mod tests {
     }
 
     fn manifest(files: Vec<FileEntry>) -> Manifest {
-        Manifest {
-            format_version: FORMAT_VERSION,
-            tool: ToolInfo {
-                name: "xtask".to_owned(),
-                version: "0".to_owned(),
-                pip_version: "23.2.1".to_owned(),
-                python_version: "3.11.7".to_owned(),
-            },
-            inputs_digest: "d".to_owned(),
-            index: IndexSettings::default(),
-            targets: vec![],
-            requirements: vec![],
-            resolutions: vec![],
-            files,
-        }
+        Manifest { files, ..Manifest::empty_for_tests() }
     }
 
     #[test]

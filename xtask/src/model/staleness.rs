@@ -116,10 +116,7 @@ fn changed_includes(recorded: &RequirementsRecord, now: &RequirementsRecord) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{
-        manifest::{IndexSettings, ToolInfo, FORMAT_VERSION},
-        requirements::IncludedFile,
-    };
+    use crate::model::requirements::IncludedFile;
 
     fn record(path: &str, sha256: &str, includes: &[(&str, &str)]) -> RequirementsRecord {
         RequirementsRecord {
@@ -134,21 +131,7 @@ mod tests {
     }
 
     fn manifest(requirements: Vec<RequirementsRecord>) -> Manifest {
-        Manifest {
-            format_version: FORMAT_VERSION,
-            tool: ToolInfo {
-                name: "xtask".into(),
-                version: "0".into(),
-                pip_version: "23".into(),
-                python_version: "3".into(),
-            },
-            inputs_digest: String::new(),
-            index: IndexSettings::default(),
-            targets: vec![],
-            requirements,
-            resolutions: vec![],
-            files: vec![],
-        }
+        Manifest { requirements, ..Manifest::empty_for_tests() }
     }
 
     fn check(now: Vec<(&str, Option<RequirementsRecord>)>, expected: &[&str]) {

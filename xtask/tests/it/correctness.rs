@@ -4,7 +4,7 @@
 //! these with the oldest and the newest pip the tool supports.
 
 use crate::support::{
-    project::{resolved_names, stderr, stdout, Project},
+    project::{resolved_names, resolved_pins, stderr, stdout, Project},
     python, run_ok,
 };
 
@@ -24,24 +24,6 @@ fn create_with_summary(project: &Project, extra: &[&str]) -> (serde_json::Value,
     let url = project.index.file_index_url();
     let output = project.create(&[&["--index-url", url.as_str(), "--json"][..], extra].concat());
     (serde_json::from_str(&stdout(&output)).unwrap(), stderr(&output))
-}
-
-/// `name==version` of every package one resolution holds.
-fn resolved_pins(manifest: &serde_json::Value, requirements: &str, target: &str) -> Vec<String> {
-    let resolution = manifest["resolutions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|resolution| resolution["requirements"] == requirements && resolution["target"] == target)
-        .unwrap_or_else(|| panic!("no resolution of {requirements} for {target}"));
-    let mut pins: Vec<String> = resolution["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|package| format!("{}=={}", package["name"].as_str().unwrap(), package["version"].as_str().unwrap()))
-        .collect();
-    pins.sort();
-    pins
 }
 
 #[test]

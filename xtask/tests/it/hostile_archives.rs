@@ -16,8 +16,8 @@ use xtask::wheelhouse::{
 };
 
 use crate::support::{
-    archives::{gzip, gzip_with_run, pax_record, tar_entry, tar_header, wheelhouse_tar_entries, END_OF_ARCHIVE},
     project::Project,
+    raw_archives::{gzip, gzip_with_run, pax_record, tar_entry, tar_header, wheelhouse_tar_entries, END_OF_ARCHIVE},
 };
 
 /// What the binary may take on any archive, however hostile.

@@ -27,7 +27,7 @@ use xtask::{
     },
 };
 
-use crate::support::archives::{gzip, pax_record, tar_entry, tar_header, wheelhouse_manifest, END_OF_ARCHIVE};
+use crate::support::raw_archives::{gzip, pax_record, tar_entry, tar_header, wheelhouse_manifest, END_OF_ARCHIVE};
 
 /// The most the archive reader may hold at once: its 1 MiB read buffer, the gzip state, a PAX
 /// header (64 KiB at most) and change. A header claiming gigabytes must not move it.

@@ -6,6 +6,7 @@
 pub mod archives;
 pub mod index;
 pub mod project;
+pub mod raw_archives;
 pub mod server;
 
 use std::ffi::OsString;

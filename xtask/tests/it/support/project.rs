@@ -135,22 +135,39 @@ pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Normalized names of the packages one resolution holds, sorted.
-pub fn resolved_names(manifest: &serde_json::Value, requirements: &str, target: &str) -> Vec<String> {
+/// The packages of one resolution of the manifest, as JSON.
+fn resolution_packages<'a>(
+    manifest: &'a serde_json::Value,
+    requirements: &str,
+    target: &str,
+) -> &'a [serde_json::Value] {
     let resolution = manifest["resolutions"]
         .as_array()
         .unwrap()
         .iter()
         .find(|resolution| resolution["requirements"] == requirements && resolution["target"] == target)
         .unwrap_or_else(|| panic!("no resolution of {requirements} for {target}"));
-    let mut names: Vec<String> = resolution["packages"]
-        .as_array()
-        .unwrap()
+    resolution["packages"].as_array().unwrap()
+}
+
+/// Normalized names of the packages one resolution holds, sorted.
+pub fn resolved_names(manifest: &serde_json::Value, requirements: &str, target: &str) -> Vec<String> {
+    let mut names: Vec<String> = resolution_packages(manifest, requirements, target)
         .iter()
         .map(|package| package["name"].as_str().unwrap().to_owned())
         .collect();
     names.sort();
     names
+}
+
+/// `name==version` of every package one resolution holds, sorted.
+pub fn resolved_pins(manifest: &serde_json::Value, requirements: &str, target: &str) -> Vec<String> {
+    let mut pins: Vec<String> = resolution_packages(manifest, requirements, target)
+        .iter()
+        .map(|package| format!("{}=={}", package["name"].as_str().unwrap(), package["version"].as_str().unwrap()))
+        .collect();
+    pins.sort();
+    pins
 }
 
 /// File names in the wheelhouse that are distributions (not the manifest or its checksums).

@@ -278,7 +278,7 @@ pub struct UnpackWheelhouse {
 
 #[derive(Debug, Args)]
 pub struct Dist {
-    /// The archive to write (default: `xtask-dist.tgz` in the project root)
+    /// The archive to write (default: `wheelgap-dist.tgz` in the project root)
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }

@@ -1,5 +1,7 @@
-//! `dist`: this tool's sources and every crate it builds from in one reproducible archive, so that
-//! an air-gapped machine with only a Rust toolchain can build it (docs/air-gap.md).
+//! `dist`: the project and this tool in one reproducible archive for the air-gapped side
+//! (docs/air-gap.md). In this tool's own workspace the tool goes as its sources with every crate it
+//! builds from, so that a machine with only a Rust toolchain builds it; in any other project (a
+//! plain Python repository) as the binary that is running, beside the project's files.
 
 use std::{
     borrow::Cow,
@@ -18,15 +20,16 @@ use xtask::{
     ui::{self, human_bytes},
     wheelhouse::{
         archive::{self, Digests},
+        layout::STATE_DIR_NAME,
         partial::{partial_file, persist, remove_partial_files, write_file},
     },
 };
 
 use crate::{flags, settings::Project};
 
-/// The one directory the archive holds: `tar xzf` makes `xtask-dist/` wherever it runs.
-const ROOT: &str = "xtask-dist";
-const DEFAULT_OUTPUT: &str = "xtask-dist.tgz";
+/// The one directory the archive holds: `tar xzf` makes `wheelgap-dist/` wherever it runs.
+const ROOT: &str = "wheelgap-dist";
+const DEFAULT_OUTPUT: &str = "wheelgap-dist.tgz";
 /// The knee for text: on this workspace's 166 MB (release build, CPU time) level 1 gives 35.2 MB in
 /// 0.9s, level 6 25.3 MB in 3.0s, level 9 25.1 MB in 5.8s.
 const LEVEL: u32 = 6;
@@ -51,16 +54,31 @@ struct Entries {
     skipped: Vec<String>,
 }
 
+/// Where the binary goes in an archive of a project that does not build this tool.
+const BINARY: &str = "bin/wheelgap";
+
+/// How the tool itself travels.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tool {
+    /// This is the tool's own workspace: its sources and `vendor/`, built on the far side.
+    Sources,
+    /// Any other project: the running binary, for a machine of the same system and architecture.
+    Binary,
+}
+
 pub fn run(sh: &Shell, project: &Project, args: &flags::Dist) -> Result<()> {
     let root = project.root.as_path();
     let started = Instant::now();
-    for required in ["Cargo.toml", "Cargo.lock"] {
-        if !root.join(required).is_file() {
-            bail!(
-                "{} has no {required}: dist packs a cargo workspace\nhint: run it in the workspace root, or pass -C <DIR>",
-                root.display()
-            );
-        }
+    let tool = if root.join("Cargo.toml").is_file() && cargo::workspace_has_package(root, env!("CARGO_PKG_NAME")) {
+        Tool::Sources
+    } else {
+        Tool::Binary
+    };
+    if tool == Tool::Sources && !root.join("Cargo.lock").is_file() {
+        bail!(
+            "{} has no Cargo.lock: the far side builds with --frozen\nhint: `cargo generate-lockfile` writes it",
+            root.display()
+        );
     }
     let requested = match &args.output {
         Some(path) => project.flag_path(path),
@@ -82,7 +100,7 @@ pub fn run(sh: &Shell, project: &Project, args: &flags::Dist) -> Result<()> {
     let exclusions = Exclusions::new(root, &project.wheelhouse(None), &[&output, &sidecar]);
     let mut entries = Entries::default();
     let mut project_vendor = 0;
-    for relative in project_files(sh, root, &exclusions)? {
+    for relative in project_files(sh, root, &exclusions, tool)? {
         if relative.starts_with("vendor/") {
             project_vendor += 1;
         } else if !exclusions.excludes(&relative) {
@@ -93,19 +111,23 @@ pub fn run(sh: &Shell, project: &Project, args: &flags::Dist) -> Result<()> {
         ui::say(&format!("warning: left out the project's own vendor/ ({project_vendor} files): the archive's comes from cargo vendor"));
     }
 
-    let vendor_started = Instant::now();
     // Beside the output rather than in TMPDIR, named like the partial archive: a killed run's
-    // 170 MB are found and removed by the next one.
+    // 170 MB of `cargo vendor` are found and removed by the next one.
     let staging = tempfile::Builder::new()
         .prefix(&format!(".{output_name}.partial-"))
         .tempdir_in(&directory)
         .with_context(|| format!("cannot create a staging directory in {}", directory.display()))?;
-    let vendor_dir = staging.path().join("vendor");
-    let printed = cargo::vendor(sh, root, &vendor_dir)?;
-    let n_crates = entries.add_vendor(&vendor_dir)?;
-    ui::say(&format!("vendored {n_crates} crates in {}", ui::seconds(vendor_started.elapsed())));
-    let config = cargo_config(read_project_config(root)?.as_deref(), &source_replacement(&printed)?)?;
-    entries.add_generated(format!("{ROOT}/.cargo/config.toml"), config.into_bytes())?;
+    let n_crates = match tool {
+        Tool::Sources => add_sources(sh, root, staging.path(), &mut entries)?,
+        Tool::Binary => {
+            let binary = std::env::current_exe().context("cannot find the running binary to pack")?;
+            entries.insert(
+                format!("{ROOT}/{BINARY}"),
+                Entry { mode: archive::EXECUTABLE_MODE, source: Source::File(binary) },
+            )?;
+            0
+        }
+    };
 
     for skipped in &entries.skipped {
         ui::say(&format!("warning: left out {skipped}"));
@@ -120,8 +142,12 @@ pub fn run(sh: &Shell, project: &Project, args: &flags::Dist) -> Result<()> {
     // the check runs wherever the two files are copied together.
     write_file(&sidecar, sidecar_line(&digests.archive_sha256, &output_name).as_bytes())?;
 
+    let holds = match tool {
+        Tool::Sources => format!("{n_crates} vendored crates"),
+        Tool::Binary => format!("{BINARY} for {} {}", std::env::consts::OS, std::env::consts::ARCH),
+    };
     ui::say(&format!(
-        "wrote {}: {} files ({n_crates} vendored crates, {}) in {} bytes ({}), sha256 {}, in {}",
+        "wrote {}: {} files ({holds}, {}) in {} bytes ({}), sha256 {}, in {}",
         output.display(),
         entries.by_path.len(),
         human_bytes(n_bytes),
@@ -130,6 +156,18 @@ pub fn run(sh: &Shell, project: &Project, args: &flags::Dist) -> Result<()> {
         digests.archive_sha256,
         ui::seconds(started.elapsed()),
     ));
+    if tool == Tool::Binary {
+        ui::say(&format!(
+            "hint: on the air-gapped side ({} {}, as here), with no network, beside wheelhouse.tgz:\n  \
+             sha256sum -c {output_name}.sha256\n  \
+             tar xzf {output_name} && cd {ROOT}\n  \
+             {BINARY} unpack-wheelhouse ../wheelhouse.tgz\n  \
+             {BINARY} build-offline",
+            std::env::consts::OS,
+            std::env::consts::ARCH,
+        ));
+        return Ok(());
+    }
     let toolchain = cargo::rustc_version(sh).map(|version| format!(" ({version} here, or newer)")).unwrap_or_default();
     ui::say(&format!(
         "hint: on the air-gapped side, with a Rust toolchain{toolchain} and no network:\n  \
@@ -140,6 +178,20 @@ pub fn run(sh: &Shell, project: &Project, args: &flags::Dist) -> Result<()> {
         package = env!("CARGO_PKG_NAME"),
     ));
     Ok(())
+}
+
+/// This tool's sources travel as they are plus `vendor/` (every crate of `Cargo.lock`, written by
+/// `cargo vendor` into `staging`) and a `.cargo/config.toml` pointing cargo at it. Returns the
+/// number of crates.
+fn add_sources(sh: &Shell, root: &Path, staging: &Path, entries: &mut Entries) -> Result<usize> {
+    let started = Instant::now();
+    let vendor_dir = staging.join("vendor");
+    let printed = cargo::vendor(sh, root, &vendor_dir)?;
+    let n_crates = entries.add_vendor(&vendor_dir)?;
+    ui::say(&format!("vendored {n_crates} crates in {}", ui::seconds(started.elapsed())));
+    let config = cargo_config(read_project_config(root)?.as_deref(), &source_replacement(&printed)?)?;
+    entries.add_generated(format!("{ROOT}/.cargo/config.toml"), config.into_bytes())?;
+    Ok(n_crates)
 }
 
 /// What of the project never goes into the archive, as `/`-separated paths relative to the root.
@@ -162,7 +214,7 @@ impl Exclusions {
         let first = relative.split('/').next().unwrap_or(relative);
         let name = relative.rsplit('/').next().unwrap_or(relative);
         first == "target"
-            || relative.split('/').any(|component| component == ".git")
+            || relative.split('/').any(|component| component == ".git" || component == STATE_DIR_NAME)
             || REPLACED.contains(&relative)
             // Archives, their sidecars and the partial files of a killed run.
             || name.ends_with(".tgz")
@@ -183,7 +235,7 @@ impl Exclusions {
 
 /// The project's files, sorted and `/`-separated: in a git checkout what git would commit
 /// (tracked, or untracked and not ignored), else every file under the root.
-fn project_files(sh: &Shell, root: &Path, exclusions: &Exclusions) -> Result<BTreeSet<String>> {
+fn project_files(sh: &Shell, root: &Path, exclusions: &Exclusions, tool: Tool) -> Result<BTreeSet<String>> {
     let mut files = match cargo::git_files(sh, root)? {
         Some(files) => files,
         None => {
@@ -202,9 +254,11 @@ fn project_files(sh: &Shell, root: &Path, exclusions: &Exclusions) -> Result<BTr
             files
         }
     };
-    // `cargo build --frozen` needs both, even where git ignores the lock file.
-    files.insert("Cargo.toml".to_owned());
-    files.insert("Cargo.lock".to_owned());
+    if tool == Tool::Sources {
+        // `cargo build --frozen` needs both, even where git ignores the lock file.
+        files.insert("Cargo.toml".to_owned());
+        files.insert("Cargo.lock".to_owned());
+    }
     Ok(files)
 }
 
@@ -390,9 +444,9 @@ mod tests {
             ".wheelhouse.staging-12/a.whl",
             "data/wheels/a.whl",
             "data/.wheels.lock",
-            "xtask-dist.tgz",
-            "xtask-dist.tgz.sha256",
-            ".xtask-dist.tgz.partial-abc123",
+            "wheelgap-dist.tgz",
+            "wheelgap-dist.tgz.sha256",
+            ".wheelgap-dist.tgz.partial-abc123",
             "wheelhouse.tgz",
             "out/dist.tar.gz",
             "out/dist.tar.gz.sha256",

@@ -181,7 +181,10 @@ pub fn run(sh: &Shell, project: &Project, args: &VerifyWheelhouse) -> Result<()>
         ),
     ]);
     write_metrics(project, args.metrics_file.as_deref(), "verify-wheelhouse", &samples)?;
-    record_last_verify(&wheelhouse_for_status, &report)?;
+    if let Err(error) = record_last_verify(&wheelhouse_for_status, &report) {
+        // The verdict stands whether or not `status` can see it later (a read-only medium).
+        ui::say(&format!("warning: cannot record this verify for `status`: {error:#}"));
+    }
     if !report.ok {
         bail!("verification failed: {} problems (listed above)", report.problems.len());
     }
@@ -189,10 +192,11 @@ pub fn run(sh: &Shell, project: &Project, args: &VerifyWheelhouse) -> Result<()>
 }
 
 fn record_last_verify(wheelhouse: &Path, report: &Report) -> Result<()> {
-    let path = layout::last_verify_path(wheelhouse);
-    if !path.parent().is_some_and(Path::is_dir) {
+    if !wheelhouse.parent().is_some_and(Path::is_dir) {
         return Ok(());
     }
+    layout::create_state_dir(wheelhouse)?;
+    let path = layout::last_verify_path(wheelhouse);
     let seconds =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs());
     let record = serde_json::json!({

@@ -290,10 +290,9 @@ fn toml_list(items: &[String]) -> String {
 }
 
 /// The tool's own files, beside the wheelhouse: the directory, the archive and its sidecar, and
-/// the run lock, staging directories, last-verify record and partial archives (`.wheelhouse.*`,
-/// `.wheelhouse.tgz.*`).
-pub const GITIGNORE_LINES: [&str; 5] =
-    ["wheelhouse/", "wheelhouse.tgz", "wheelhouse.tgz.sha256", ".wheelhouse.*", ".wheelhouse.tgz.*"];
+/// the partial archive of a run under way (`.wheelhouse.tgz.*`). The state directory (`.wheelgap/`:
+/// run locks, staging directories, the last-verify record) ignores itself with a `.gitignore`.
+pub const GITIGNORE_LINES: [&str; 4] = ["wheelhouse/", "wheelhouse.tgz", "wheelhouse.tgz.sha256", ".wheelhouse.tgz.*"];
 
 /// The lines of [`GITIGNORE_LINES`] that `gitignore` (its text) lacks; `/wheelhouse/` counts.
 pub fn missing_gitignore_lines(gitignore: &str) -> Vec<&'static str> {

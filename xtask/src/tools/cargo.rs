@@ -15,6 +15,13 @@ pub fn workspace_root() -> Option<PathBuf> {
     Some(metadata.workspace_root.into_std_path_buf())
 }
 
+/// Whether the cargo workspace at `root` has a package named `name`: `dist` packs this tool's
+/// sources where they are, and the tool's binary everywhere else.
+pub fn workspace_has_package(root: &Path, name: &str) -> bool {
+    let metadata = cargo_metadata::MetadataCommand::new().no_deps().current_dir(root).exec();
+    metadata.is_ok_and(|metadata| metadata.packages.iter().any(|package| package.name.as_str() == name))
+}
+
 /// What git would commit in `root` (tracked, or untracked and not ignored), `/`-separated; `None`
 /// when `root` is not in a git checkout.
 pub fn git_files(sh: &Shell, root: &Path) -> Result<Option<BTreeSet<String>>> {

@@ -1,6 +1,6 @@
 //! Where everything is: the wheelhouse's own files, and every path derived from it or from a
 //! requirements file (the archive and its sidecar, lock files, the run lock and the state files
-//! beside the wheelhouse). The one place these names are spelled.
+//! in the state directory beside the wheelhouse). The one place these names are spelled.
 
 use std::{
     collections::BTreeMap,
@@ -35,21 +35,48 @@ pub fn lock_path(requirements: &Path) -> PathBuf {
     requirements.with_file_name(format!("{stem}.lock.txt"))
 }
 
-/// `.<name>.<suffix>` beside `destination`: the run lock (`lock`), staging directories
-/// (`staging-PID`), a directory moved aside (`old-PID`), the last verify (`last-verify.json`).
-pub fn sibling(destination: &Path, suffix: &str) -> Result<PathBuf> {
+/// The state directory: `.wheelgap/` in the directory holding the wheelhouse (or the archive).
+/// It holds a run's files, named after what they belong to, so that none lies loose in the
+/// project: `wheelhouse.lock`, `wheelhouse.last-verify.json`, `wheelhouse.staging-PID/`,
+/// `wheelhouse.tgz.lock`. It sits beside the destination, on the same file system, so that a
+/// staging directory can be renamed into place.
+pub const STATE_DIR_NAME: &str = ".wheelgap";
+
+/// What the state directory's own `.gitignore` says: ignore everything here, itself included, so
+/// that no project needs a line for it.
+const STATE_GITIGNORE: &str = "# Written by wheelgap: run locks, staging directories and the last verify.\n*\n";
+
+/// `<parent>/.wheelgap/<name>.<suffix>` for `destination` `<parent>/<name>`: the run lock
+/// (`lock`), staging directories (`staging-PID`), a directory moved aside (`old-PID`), the last
+/// verify (`last-verify.json`). The directory is not created; [`create_state_dir`] does that.
+pub fn state_path(destination: &Path, suffix: &str) -> Result<PathBuf> {
     let name = destination
         .file_name()
         .with_context(|| format!("{} has no file name", destination.display()))?
         .to_string_lossy();
-    let parent = destination.parent().unwrap_or(Path::new("."));
-    Ok(parent.join(format!(".{name}.{suffix}")))
+    Ok(state_dir(destination).join(format!("{name}.{suffix}")))
 }
 
-/// The outcome of the last verify, beside the wheelhouse (not in it: the archive of a wheelhouse
-/// must not change because it was verified), for `status`.
+/// The state directory of `destination` (see [`STATE_DIR_NAME`]).
+pub fn state_dir(destination: &Path) -> PathBuf {
+    destination.parent().unwrap_or(Path::new(".")).join(STATE_DIR_NAME)
+}
+
+/// Makes the state directory of `destination`, with its `.gitignore`, if it is missing.
+pub fn create_state_dir(destination: &Path) -> Result<PathBuf> {
+    let dir = state_dir(destination);
+    fs_err::create_dir_all(&dir)?;
+    let gitignore = dir.join(".gitignore");
+    if !gitignore.exists() {
+        fs_err::write(&gitignore, STATE_GITIGNORE)?;
+    }
+    Ok(dir)
+}
+
+/// The outcome of the last verify, in the state directory (not in the wheelhouse: the archive of
+/// a wheelhouse must not change because it was verified), for `status`.
 pub fn last_verify_path(wheelhouse: &Path) -> PathBuf {
-    sibling(wheelhouse, "last-verify.json").unwrap_or_else(|_| wheelhouse.with_extension("last-verify.json"))
+    state_path(wheelhouse, "last-verify.json").unwrap_or_else(|_| wheelhouse.with_extension("last-verify.json"))
 }
 
 /// Whether `path` (which need not exist) is `directory` or lies inside it, links resolved: the
@@ -132,7 +159,11 @@ mod tests {
         assert_eq!(lock_path(Path::new("/r/requirements-api.txt")), PathBuf::from("/r/requirements-api.lock.txt"));
         assert_eq!(default_archive(Path::new("/p/wheelhouse")), Path::new("/p/wheelhouse.tgz"));
         assert_eq!(sidecar_path(Path::new("/p/out.tgz")), Path::new("/p/out.tgz.sha256"));
-        assert_eq!(sibling(Path::new("/p/wheelhouse"), "lock").unwrap(), Path::new("/p/.wheelhouse.lock"));
-        assert_eq!(last_verify_path(Path::new("/p/wh")), Path::new("/p/.wh.last-verify.json"));
+        assert_eq!(state_path(Path::new("/p/wheelhouse"), "lock").unwrap(), Path::new("/p/.wheelgap/wheelhouse.lock"));
+        assert_eq!(last_verify_path(Path::new("/p/wh")), Path::new("/p/.wheelgap/wh.last-verify.json"));
+        assert_eq!(
+            state_path(Path::new("/p/wheelhouse.tgz"), "lock").unwrap(),
+            Path::new("/p/.wheelgap/wheelhouse.tgz.lock")
+        );
     }
 }

@@ -1,4 +1,5 @@
-//! Replacing a directory all at once: a staging directory beside it, filled and synced, then
+//! Replacing a directory all at once: a staging directory in the state directory beside it
+//! (`.wheelgap/`, on the same file system), filled and synced, then
 //! exchanged with it in one system call (`renameat2(RENAME_EXCHANGE)` on Linux,
 //! `renamex_np(RENAME_SWAP)` on macOS), or, where there is none, by moving the old one aside first.
 //! A SIGKILL at any moment leaves either the old or the new directory complete at the real path,
@@ -16,7 +17,7 @@ use crate::{
         manifest::{Manifest, MANIFEST_NAME, RESERVED_NAMES},
         untrusted::shown,
     },
-    wheelhouse::layout::{sibling, SETTINGS_FILE_NAME},
+    wheelhouse::layout::{create_state_dir, state_dir, state_path, SETTINGS_FILE_NAME},
 };
 
 /// A directory being prepared to replace `destination`.
@@ -25,7 +26,7 @@ pub struct Staging {
     destination: PathBuf,
 }
 
-/// Holds an exclusive lock on `.<name>.lock` beside the destination while a run is under way,
+/// Holds an exclusive lock on `.wheelgap/<name>.lock` beside the destination while a run is under way,
 /// so that two runs never share staging directories.
 pub struct RunLock {
     _file: File,
@@ -96,10 +97,11 @@ fn is_partial_of_reserved(name: &str) -> bool {
 }
 
 pub fn lock(destination: &Path) -> Result<RunLock> {
-    let path = sibling(destination, "lock")?;
-    if let Some(parent) = path.parent() {
+    if let Some(parent) = destination.parent() {
         fs_err::create_dir_all(parent)?;
     }
+    create_state_dir(destination)?;
+    let path = state_path(destination, "lock")?;
     let file = fs_err::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?.into_parts().0;
     // SAFETY: flock on a descriptor we own; it is released when the file is closed.
     let locked = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX | libc::LOCK_NB) };
@@ -114,27 +116,29 @@ pub fn lock(destination: &Path) -> Result<RunLock> {
 }
 
 /// Cleans what an interrupted run left: staging directories are removed; a wheelhouse moved aside
-/// by the fallback swap is put back when the real path is missing. Returns what it removed.
+/// by the fallback swap is put back when the real path is missing. Looks in the state directory
+/// and, for what a version before it left, beside the destination. Returns what it removed.
 pub fn recover(destination: &Path) -> Result<Vec<PathBuf>> {
-    let parent = destination.parent().unwrap_or(Path::new("."));
     let Some(name) = destination.file_name().map(|name| name.to_string_lossy().into_owned()) else {
         return Ok(Vec::new());
     };
+    let parent = destination.parent().unwrap_or(Path::new("."));
     let mut removed = Vec::new();
-    if !parent.is_dir() {
-        return Ok(removed);
-    }
-    let mut entries: Vec<PathBuf> = fs_err::read_dir(parent)?.filter_map(|entry| Some(entry.ok()?.path())).collect();
-    entries.sort();
-    for path in entries {
-        let Some(entry_name) = path.file_name().map(|name| name.to_string_lossy().into_owned()) else { continue };
-        if entry_name.starts_with(&format!(".{name}.old-")) && !destination.exists() {
-            fs_err::rename(&path, destination)?;
-        } else if entry_name.starts_with(&format!(".{name}.staging-"))
-            || entry_name.starts_with(&format!(".{name}.old-"))
-        {
-            fs_err::remove_dir_all(&path)?;
-            removed.push(path);
+    for (dir, prefix) in [(state_dir(destination), format!("{name}.")), (parent.to_path_buf(), format!(".{name}."))] {
+        if !dir.is_dir() {
+            continue;
+        }
+        let mut entries: Vec<PathBuf> = fs_err::read_dir(&dir)?.filter_map(|entry| Some(entry.ok()?.path())).collect();
+        entries.sort();
+        for path in entries {
+            let Some(entry_name) = path.file_name().map(|name| name.to_string_lossy().into_owned()) else { continue };
+            let Some(kind) = entry_name.strip_prefix(&prefix) else { continue };
+            if kind.starts_with("old-") && !destination.exists() {
+                fs_err::rename(&path, destination)?;
+            } else if kind.starts_with("staging-") || kind.starts_with("old-") {
+                fs_err::remove_dir_all(&path)?;
+                removed.push(path);
+            }
         }
     }
     Ok(removed)
@@ -142,7 +146,8 @@ pub fn recover(destination: &Path) -> Result<Vec<PathBuf>> {
 
 impl Staging {
     pub fn create(destination: &Path) -> Result<Staging> {
-        let dir = sibling(destination, &format!("staging-{}", std::process::id()))?;
+        create_state_dir(destination)?;
+        let dir = state_path(destination, &format!("staging-{}", std::process::id()))?;
         if dir.exists() {
             fs_err::remove_dir_all(&dir)?;
         }
@@ -223,11 +228,11 @@ impl Strategy {
     }
 }
 
-/// The fallback's three renames, in order: the old directory aside to `.<name>.old-<pid>`, the
+/// The fallback's three renames, in order: the old directory aside to `.wheelgap/<name>.old-<pid>`, the
 /// staging directory in, the old one to the staging path (where the caller removes it). Listed
 /// rather than done so that a test can stop between two of them, as a kill would.
 fn move_aside_renames(staging: &Path, destination: &Path) -> Result<[(PathBuf, PathBuf); 3]> {
-    let aside = sibling(destination, &format!("old-{}", std::process::id()))?;
+    let aside = state_path(destination, &format!("old-{}", std::process::id()))?;
     Ok([
         (destination.to_path_buf(), aside.clone()),
         (staging.to_path_buf(), destination.to_path_buf()),
@@ -305,21 +310,28 @@ mod tests {
         assert!(destination.join("new.txt").exists());
         assert!(!destination.join("old.txt").exists());
 
-        let leftover = root.path().join(".wheelhouse.staging-1");
-        fs_err::create_dir(&leftover).unwrap();
-        assert_eq!(recover(&destination).unwrap(), std::slice::from_ref(&leftover));
-        assert!(!leftover.exists());
+        assert_eq!(leftovers_beside(&destination), Vec::<String>::new());
+        let leftover = root.path().join(".wheelgap/wheelhouse.staging-1");
+        // What a version before the state directory left beside the wheelhouse goes too.
+        let legacy = root.path().join(".wheelhouse.staging-2");
+        for dir in [&leftover, &legacy] {
+            fs_err::create_dir(dir).unwrap();
+        }
+        assert_eq!(recover(&destination).unwrap(), [leftover.clone(), legacy.clone()]);
+        assert!(!leftover.exists() && !legacy.exists());
     }
 
     #[test]
     fn recover_puts_back_a_wheelhouse_moved_aside() {
-        let root = tempfile::tempdir().unwrap();
-        let destination = root.path().join("wheelhouse");
-        let aside = root.path().join(".wheelhouse.old-7");
-        fs_err::create_dir(&aside).unwrap();
-        fs_err::write(aside.join("manifest.json"), "{}").unwrap();
-        recover(&destination).unwrap();
-        assert!(destination.join("manifest.json").exists());
+        for aside in [".wheelgap/wheelhouse.old-7", ".wheelhouse.old-7"] {
+            let root = tempfile::tempdir().unwrap();
+            let destination = root.path().join("wheelhouse");
+            let aside = root.path().join(aside);
+            fs_err::create_dir_all(&aside).unwrap();
+            fs_err::write(aside.join("manifest.json"), "{}").unwrap();
+            recover(&destination).unwrap();
+            assert!(destination.join("manifest.json").exists(), "{}", aside.display());
+        }
     }
 
     /// A wheelhouse's files with their contents, in name order.
@@ -335,12 +347,16 @@ mod tests {
         files
     }
 
-    /// The names beside the wheelhouse other than its own.
+    /// The names beside the wheelhouse and in the state directory, other than the wheelhouse, the
+    /// state directory and its `.gitignore`.
     fn leftovers_beside(destination: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs_err::read_dir(destination.parent().unwrap())
-            .unwrap()
+        let parent = destination.parent().unwrap();
+        let mut names: Vec<String> = [parent.to_path_buf(), state_dir(destination)]
+            .iter()
+            .filter(|dir| dir.is_dir())
+            .flat_map(|dir| fs_err::read_dir(dir).unwrap())
             .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|name| name != "wheelhouse")
+            .filter(|name| !["wheelhouse", ".wheelgap", ".gitignore"].contains(&name.as_str()))
             .collect();
         names.sort();
         names

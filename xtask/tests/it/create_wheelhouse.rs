@@ -302,10 +302,10 @@ fn a_killed_run_leaves_the_previous_wheelhouse_intact_and_the_next_run_cleans_up
     assert!(stalled, "the run never reached the stalled download: {:?}", server.requests());
     assert_eq!(project.snapshot(), before, "the killed run changed the wheelhouse");
     let staging_dirs = || -> Vec<String> {
-        fs_err::read_dir(project.root())
+        fs_err::read_dir(project.root().join(".wheelgap"))
             .unwrap()
             .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|name| name.starts_with(".wheelhouse.staging-"))
+            .filter(|name| name.starts_with("wheelhouse.staging-"))
             .collect()
     };
     assert_eq!(staging_dirs().len(), 1, "the kill should have caught the run mid-way");

@@ -1,5 +1,6 @@
-//! `dist` end to end: two runs give the same bytes, and what they pack builds and runs with no
-//! network and an empty cargo home. Slow (a whole build of the tool): `XTASK_SLOW_TESTS=1`.
+//! `dist` end to end: two runs give the same bytes; in this workspace what they pack builds and
+//! runs with no network and an empty cargo home (slow, a whole build of the tool:
+//! `XTASK_SLOW_TESTS=1`); in a plain Python project the binary they carry unpacks the wheelhouse.
 
 use std::{
     ffi::OsString,
@@ -8,8 +9,9 @@ use std::{
 };
 
 use crate::support::{
-    project::{stderr, stdout},
-    run_ok, tempdir,
+    file_names,
+    project::{stderr, stdout, Project, ONE_TARGET},
+    run_ok, scrub_env, tempdir,
 };
 
 fn workspace_root() -> &'static Path {
@@ -91,11 +93,11 @@ fn dist_is_reproducible_and_builds_with_no_network_and_an_empty_cargo_home() {
     let far_side = tmp.path().join("far-side");
     fs_err::create_dir(&far_side).unwrap();
     run_ok(Command::new("tar").arg("xzf").arg(&first).current_dir(&far_side));
-    let extracted = far_side.join("xtask-dist");
+    let extracted = far_side.join("wheelgap-dist");
     for expected in ["Cargo.toml", "Cargo.lock", "xtask/src/main.rs", ".cargo/config.toml", "vendor"] {
         assert!(extracted.join(expected).exists(), "{expected} is not in the archive");
     }
-    for absent in ["target", "wheelhouse", "xtask-dist.tgz", ".git"] {
+    for absent in ["target", "wheelhouse", "wheelgap-dist.tgz", ".git"] {
         assert!(!extracted.join(absent).exists(), "{absent} should not be in the archive");
     }
 
@@ -124,4 +126,51 @@ fn dist_is_reproducible_and_builds_with_no_network_and_an_empty_cargo_home() {
     let via_alias =
         stdout(&run_ok(offline_cargo(&cargo_home, &target_dir, &extracted).args(["xtask", "dist", "--help"])));
     assert!(via_alias.contains("Usage: cargo xtask dist"), "{via_alias}");
+}
+
+/// A plain Python project (no `Cargo.toml`): the archive carries its files and the running binary,
+/// and that binary unpacks the wheelhouse into the extracted project on the far side.
+#[test]
+fn a_python_project_travels_with_the_binary_and_unpacks_on_the_far_side() {
+    let project = Project::with_wheelhouse("purelib\n", &ONE_TARGET);
+    project.write("Dockerfile", "FROM python:3.11-slim\n");
+    assert!(project.root().join(".wheelgap/.gitignore").is_file(), "the run made no state directory");
+    run_ok(&mut project.command(&["pack-wheelhouse"]));
+    let media = project.tmp.path().join("media");
+    fs_err::create_dir(&media).unwrap();
+    let summary = stderr(&run_ok(project.command(&["dist", "--output"]).arg(media.join("wheelgap-dist.tgz"))));
+    let platform = format!("bin/wheelgap for {} {}", std::env::consts::OS, std::env::consts::ARCH);
+    assert!(
+        summary.contains(&platform) && summary.contains("bin/wheelgap unpack-wheelhouse ../wheelhouse.tgz"),
+        "{summary}"
+    );
+    assert!(!summary.contains("cargo"), "a project without cargo is told to use cargo: {summary}");
+    let first = fs_err::read(media.join("wheelgap-dist.tgz")).unwrap();
+    run_ok(project.command(&["dist", "--output"]).arg(media.join("wheelgap-dist.tgz")));
+    assert!(first == fs_err::read(media.join("wheelgap-dist.tgz")).unwrap(), "two dists of the same project differ");
+    for name in ["wheelhouse.tgz", "wheelhouse.tgz.sha256"] {
+        fs_err::copy(project.root().join(name), media.join(name)).unwrap();
+    }
+
+    run_ok(
+        Command::new("sha256sum")
+            .args(["--check", "wheelhouse.tgz.sha256", "wheelgap-dist.tgz.sha256"])
+            .current_dir(&media),
+    );
+    run_ok(Command::new("tar").args(["xzf", "wheelgap-dist.tgz"]).current_dir(&media));
+    let extracted = media.join("wheelgap-dist");
+    assert_eq!(file_names(&extracted), ["Dockerfile", "requirements.txt"], "the project's files");
+    for absent in ["wheelhouse", ".wheelgap", "wheelhouse.tgz"] {
+        assert!(!extracted.join(absent).exists(), "{absent} should not be in the archive");
+    }
+    let mut unpack = Command::new(extracted.join("bin/wheelgap"));
+    scrub_env(&mut unpack);
+    unpack.current_dir(&extracted).env("PIP_CONFIG_FILE", "/dev/null").args(["unpack-wheelhouse", "../wheelhouse.tgz"]);
+    let unpacked = stderr(&run_ok(&mut unpack));
+    assert!(unpacked.contains("wheelgap"), "{unpacked}");
+    assert_eq!(
+        fs_err::read(extracted.join("wheelhouse/manifest.json")).unwrap(),
+        fs_err::read(project.wheelhouse().join("manifest.json")).unwrap(),
+        "the far side's wheelhouse is not the one packed"
+    );
 }

@@ -274,10 +274,14 @@ fn unpack_swaps_in_a_verified_wheelhouse_and_a_killed_unpack_changes_nothing() {
     let mut writer = fs_err::OpenOptions::new().write(true).open(&fifo).unwrap();
     std::io::Write::write_all(&mut writer, &bytes[..bytes.len() / 2]).unwrap();
     let staging_files = || -> usize {
-        fs_err::read_dir(target.root())
+        let state = target.root().join(".wheelgap");
+        if !state.is_dir() {
+            return 0;
+        }
+        fs_err::read_dir(state)
             .unwrap()
             .map(|entry| entry.unwrap().path())
-            .filter(|path| path.file_name().unwrap().to_string_lossy().starts_with(".wheelhouse.staging-"))
+            .filter(|path| path.file_name().unwrap().to_string_lossy().starts_with("wheelhouse.staging-"))
             .map(|path| fs_err::read_dir(path).unwrap().count())
             .sum()
     };

@@ -260,7 +260,7 @@ fn pack_sign_and_sbom_name_a_run_that_holds_the_wheelhouse() {
     use std::os::fd::AsRawFd;
     let project = Project::with_wheelhouse("purelib\n", &ONE_TARGET);
     // What a create or unpack under way holds.
-    let lock = fs_err::File::open(project.root().join(".wheelhouse.lock")).unwrap();
+    let lock = fs_err::File::open(project.root().join(".wheelgap/wheelhouse.lock")).unwrap();
     // SAFETY: flock on a descriptor this test owns; released when it is dropped.
     assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0);
     for command in [&["pack-wheelhouse"][..], &["sbom"], &["sign", "--gpg", "nobody"]] {

@@ -310,9 +310,18 @@ pub struct CreateWheelhouse {
     /// On an unchanged re-run, check every file's sha256, not only its size
     #[arg(long)]
     pub full_check: bool,
-    /// pip calls run at once: resolves of one requirements file on one target, downloads (default: CPUs)
+    /// CPU-bound work at once: hashing, sdist builds, pip downloads of the fallback (default: CPUs)
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Resolutions at once, one per requirements file and target; they wait on the index (default: 4 x CPUs, at most 16)
+    #[arg(long, value_name = "N")]
+    pub resolve_jobs: Option<usize>,
+    /// File transfers at once (default: 8)
+    #[arg(long, value_name = "N")]
+    pub downloads: Option<usize>,
+    /// What resolves each requirements file for each target (default: pip)
+    #[arg(long, value_enum, value_name = "TOOL")]
+    pub resolver: Option<xtask::model::resolution::Resolver>,
     /// Print the result as JSON on stdout (and nothing else there)
     #[arg(long)]
     pub json: bool,

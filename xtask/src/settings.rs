@@ -13,6 +13,7 @@ use xshell::Shell;
 use xtask::{
     model::{
         requirements::is_lock_file_name,
+        resolution::Resolver,
         target::{cross_product, major_minor, Platform, Target},
     },
     parallel,
@@ -41,8 +42,14 @@ pub struct Settings {
     pub build_tools: Option<bool>,
     /// Build pure-Python wheels from sdists. Default false.
     pub build_sdists: Option<bool>,
-    /// Targets resolved at once. Default: the number of CPUs.
+    /// CPU-bound work at once (hashing, sdist builds). Default: the number of CPUs.
     pub jobs: Option<usize>,
+    /// Resolutions at once. Default: 4 x the number of CPUs, at most 16.
+    pub resolve_jobs: Option<usize>,
+    /// File transfers at once. Default: 8.
+    pub downloads: Option<usize>,
+    /// `pip` (default) or `uv`.
+    pub resolver: Option<Resolver>,
     pub index_url: Option<String>,
     /// Use only `find_links`, no index. Default false.
     pub no_index: Option<bool>,
@@ -231,6 +238,22 @@ impl Project {
     /// pip calls (or hashes) run at once: the flag, else `jobs`, else the number of CPUs.
     pub fn jobs(&self, flag: Option<usize>) -> usize {
         flag.or(self.settings.jobs).unwrap_or_else(parallel::default_jobs).max(1)
+    }
+
+    /// Resolutions at once: the flag, else `resolve_jobs`, else 4 per CPU up to 16. A resolution
+    /// spends most of its time waiting on the index, not on a CPU.
+    pub fn resolve_jobs(&self, flag: Option<usize>) -> usize {
+        flag.or(self.settings.resolve_jobs).unwrap_or_else(|| (4 * parallel::default_jobs()).min(16)).max(1)
+    }
+
+    /// File transfers at once: the flag, else `downloads`, else 8.
+    pub fn downloads(&self, flag: Option<usize>) -> usize {
+        flag.or(self.settings.downloads).unwrap_or(8).max(1)
+    }
+
+    /// What resolves: the flag, else `resolver`, else pip.
+    pub fn resolver(&self, flag: Option<Resolver>) -> Resolver {
+        flag.or(self.settings.resolver).unwrap_or_default()
     }
 
     pub fn build_tools(&self, no_build_tools_flag: bool) -> bool {

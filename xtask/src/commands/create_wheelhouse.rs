@@ -1,6 +1,7 @@
 //! `create-wheelhouse`: every requirements file resolved by pip for every target, what is missing
 //! downloaded, and a new wheelhouse with its manifest swapped in at once.
 
+mod download;
 mod fetch;
 mod plan;
 
@@ -251,10 +252,10 @@ fn update(plan: &Plan, previous: Option<&Manifest>, refresh: bool) -> Result<Out
             downloaded.push(filename.clone());
         }
     }
-    let batches: Vec<fetch::DownloadBatch<'_>> =
-        batches.into_iter().flat_map(|(target, pins)| fetch::batches_for_target(target, pins)).collect();
+    let batches: Vec<download::DownloadBatch<'_>> =
+        batches.into_iter().flat_map(|(target, pins)| download::batches_for_target(target, pins)).collect();
     if !batches.is_empty() {
-        fetch::download_all(plan, &batches, &staging.dir)?;
+        download::download_all(plan, &batches, &staging.dir)?;
     }
     if builder.dir.exists() {
         fs_err::remove_dir_all(&builder.dir)?;

@@ -66,6 +66,17 @@ struct Metadata {
     requires_dist: Vec<String>,
 }
 
+/// Which tool resolves a requirements file for a target.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Resolver {
+    /// `pip install --dry-run --report` with the target's tags and marker environment.
+    #[default]
+    Pip,
+    /// `uv pip compile --python-platform --python-version --format pylock.toml`.
+    Uv,
+}
+
 /// A resolved package plus what only the download step needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pin {

@@ -12,6 +12,7 @@ use xtask::{
         manifest::{IndexSettings, BUILD_TOOLS, BUILD_TOOLS_GROUP, FORMAT_VERSION},
         redact::redact_url,
         requirements::{self, RequirementsRecord},
+        resolution::Resolver,
         target::{Target, TargetRecord},
     },
     tools::pip::{IndexOptions, Python},
@@ -31,7 +32,13 @@ pub struct Plan {
     pub index_settings: IndexSettings,
     pub jobs_to_run: Vec<Job>,
     pub inputs_digest: String,
+    /// CPU-bound work at once (hashing, sdist builds, the pip download fallback).
     pub jobs: usize,
+    /// Resolutions at once.
+    pub resolve_jobs: usize,
+    /// File transfers at once.
+    pub downloads: usize,
+    pub resolver: Resolver,
     pub build_sdists: bool,
 }
 
@@ -114,6 +121,9 @@ pub fn plan(sh: &Shell, project: &Project, args: &CreateWheelhouse) -> Result<Pl
     let inputs_digest = digest(&keys);
     let jobs = project.jobs(args.jobs);
     Ok(Plan {
+        resolve_jobs: project.resolve_jobs(args.resolve_jobs),
+        downloads: project.downloads(args.downloads),
+        resolver: project.resolver(args.resolver),
         root: root.to_path_buf(),
         wheelhouse,
         python,

@@ -155,6 +155,13 @@ impl Bytes {
         Bytes { bar: Some(bar) }
     }
 
+    /// The total grows by `bytes`: downloads learn each file's size as its transfer starts.
+    pub fn add_to_total(&self, bytes: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc_length(bytes);
+        }
+    }
+
     /// `bytes` more are done; `what` names the file.
     pub fn advance(&self, bytes: u64, what: &str) {
         if let Some(bar) = &self.bar {

@@ -59,6 +59,27 @@ pub fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(2, usize::from).max(2)
 }
 
+/// Work started now on a thread of its own, whose result is taken later, once.
+pub struct Background<T> {
+    handle: std::sync::Mutex<Option<std::thread::JoinHandle<Result<T>>>>,
+}
+
+impl<T: Send + 'static> Background<T> {
+    pub fn start(work: impl FnOnce() -> Result<T> + Send + 'static) -> Background<T> {
+        Background { handle: Mutex::new(Some(std::thread::spawn(work))) }
+    }
+
+    /// Waits for the result; a second call is an error.
+    pub fn take(&self) -> Result<T> {
+        let handle = self.handle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        match handle.map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(anyhow::anyhow!("a background thread panicked")),
+            None => Err(anyhow::anyhow!("a background result was taken twice")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -162,6 +162,13 @@ impl Bytes {
         }
     }
 
+    /// `bytes` more are done, the message unchanged.
+    pub fn inc(&self, bytes: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(bytes);
+        }
+    }
+
     /// `bytes` more are done; `what` names the file.
     pub fn advance(&self, bytes: u64, what: &str) {
         if let Some(bar) = &self.bar {

@@ -28,6 +28,7 @@ use xtask::{
         target::Target,
     },
     parallel,
+    tools::http::Fetched,
     ui::{self, human_bytes},
     wheelhouse::{
         files::sha256_file,
@@ -209,6 +210,12 @@ fn update(plan: &Plan, previous: Option<&Manifest>, refresh: bool) -> Result<Out
     let mut resolutions: Vec<Option<Vec<Pin>>> = plan.jobs_to_run.iter().map(reusable).collect();
     let n_reused_resolutions = resolutions.iter().filter(|resolution| resolution.is_some()).count();
 
+    // pip takes a second to say which network options it would use: asked now, the answer is
+    // there when the downloads start.
+    let http_options = {
+        let (python, index) = (plan.python.clone(), plan.index.clone());
+        parallel::Background::start(move || python.http_options(&Shell::new()?, &index))
+    };
     let staging = Staging::create(&plan.wheelhouse)?;
     let builder = fetch::SdistBuilder::new(staging.dir.join(".sdist-builds"));
     if plan.build_sdists {
@@ -228,7 +235,7 @@ fn update(plan: &Plan, previous: Option<&Manifest>, refresh: bool) -> Result<Out
     let resolutions: Vec<Vec<Pin>> = resolutions.into_iter().map(Option::unwrap_or_default).collect();
 
     let needed = needed_files(plan, &resolutions)?;
-    let mut batches: BTreeMap<usize, Vec<&Pin>> = BTreeMap::new();
+    let mut wanted: Vec<download::Wanted<'_>> = Vec::new();
     let mut reused_files = 0;
     let mut downloaded = Vec::new();
     let mut built_from_sdists = Vec::new();
@@ -248,21 +255,21 @@ fn update(plan: &Plan, previous: Option<&Manifest>, refresh: bool) -> Result<Out
             fs_err::rename(built, &staged)?;
             built_from_sdists.push(filename.clone());
         } else {
-            batches.entry(need.first_target).or_default().push(&need.pin);
+            wanted.push(download::Wanted { pin: &need.pin, target: need.first_target });
             downloaded.push(filename.clone());
         }
     }
-    let batches: Vec<download::DownloadBatch<'_>> =
-        batches.into_iter().flat_map(|(target, pins)| download::batches_for_target(target, pins)).collect();
-    if !batches.is_empty() {
-        download::download_all(plan, &batches, &staging.dir)?;
-    }
+    let fetched = if wanted.is_empty() {
+        BTreeMap::new()
+    } else {
+        download::fetch_all(plan, &wanted, &staging.dir, http_options.take()?)?
+    };
     if builder.dir.exists() {
         fs_err::remove_dir_all(&builder.dir)?;
     }
 
     let new_files: Vec<String> = downloaded.iter().chain(&built_from_sdists).cloned().collect();
-    let files = file_entries(&staging.dir, &needed, &new_files)?;
+    let files = file_entries(&staging.dir, &needed, &new_files, &fetched)?;
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         tool: ToolInfo {
@@ -375,14 +382,22 @@ fn needed_files(plan: &Plan, resolutions: &[Vec<Pin>]) -> Result<BTreeMap<String
     Ok(needed)
 }
 
-/// Hashes the staged files (new ones in parallel) and checks each against what pip announced.
-fn file_entries(staging: &Path, needed: &BTreeMap<String, Needed>, downloaded: &[String]) -> Result<Vec<FileEntry>> {
+/// Hashes the staged files in parallel (but for those hashed as they were fetched) and checks
+/// each against what pip announced.
+fn file_entries(
+    staging: &Path,
+    needed: &BTreeMap<String, Needed>,
+    downloaded: &[String],
+    fetched: &BTreeMap<String, Fetched>,
+) -> Result<Vec<FileEntry>> {
     let needs: Vec<(&String, &Needed)> = needed.iter().collect();
     let downloaded: BTreeSet<&String> = downloaded.iter().collect();
     let results = parallel::map(&needs, parallel::default_jobs(), |_, (filename, need)| {
         let path = staging.join(filename);
-        let actual = sha256_file(&path)?;
-        let size = fs_err::metadata(&path)?.len();
+        let (actual, size) = match fetched.get(*filename) {
+            Some(file) => (file.sha256.clone(), file.size),
+            None => (sha256_file(&path)?, fs_err::metadata(&path)?.len()),
+        };
         if let Some(expected) = &need.pin.sha256 {
             if *expected != actual && downloaded.contains(filename) {
                 bail!(

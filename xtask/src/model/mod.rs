@@ -6,6 +6,7 @@ pub mod compose;
 pub mod diff;
 pub mod digest;
 pub mod dockerfile;
+pub mod http_auth;
 pub mod install_script;
 pub mod kubernetes;
 pub mod lockfile;

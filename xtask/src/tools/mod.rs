@@ -1,9 +1,11 @@
 //! The only code that starts a process: pip (and the Python that runs it), the container engine,
-//! gpg and ssh-keygen, cargo, rustc and git. A tool that is missing is an error that names it and
+//! gpg and ssh-keygen, cargo, rustc and git; and the native downloader, the other way the tool
+//! reaches an index. A tool that is missing is an error that names it and
 //! says what to install.
 
 pub mod cargo;
 pub mod engine;
+pub mod http;
 pub mod pip;
 pub mod signing;
 

@@ -55,6 +55,54 @@ sys.argv = ["pip"] + sys.argv[2:]
 sys.exit(main())
 "#;
 
+/// Prints the network options of a `pip download` with the given flags, as pip's option parser
+/// merges them with pip.conf and `PIP_*` (`keyring_provider` exists from pip 23.1 on).
+const HTTP_OPTIONS_PROBE: &str = r#"
+import json, sys
+from pip._internal.commands import create_command
+options, _ = create_command("download", isolated="--isolated" in sys.argv).parse_args(sys.argv[1:])
+print(json.dumps({
+    "index_url": options.index_url,
+    "extra_index_urls": options.extra_index_urls,
+    "no_index": options.no_index,
+    "cert": options.cert,
+    "client_cert": options.client_cert,
+    "trusted_hosts": options.trusted_hosts,
+    "proxy": options.proxy or None,
+    "timeout": options.timeout,
+    "retries": options.retries,
+    "keyring_provider": getattr(options, "keyring_provider", None),
+}))
+"#;
+
+/// pip's effective network options (see [`Python::http_options`]).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct HttpOptions {
+    pub index_url: Option<String>,
+    #[serde(default)]
+    pub extra_index_urls: Vec<String>,
+    #[serde(default)]
+    pub no_index: bool,
+    /// `--cert`: a CA bundle.
+    pub cert: Option<String>,
+    /// `--client-cert`: one PEM file with the certificate and its key.
+    pub client_cert: Option<String>,
+    #[serde(default)]
+    pub trusted_hosts: Vec<String>,
+    pub proxy: Option<String>,
+    pub timeout: Option<f64>,
+    pub retries: Option<u32>,
+    /// `auto`, `disabled`, `import` or `subprocess`.
+    pub keyring_provider: Option<String>,
+}
+
+impl HttpOptions {
+    /// Every index URL pip would use, with whatever credentials they carry.
+    pub fn index_urls(&self) -> Vec<String> {
+        self.index_url.iter().chain(&self.extra_index_urls).cloned().collect()
+    }
+}
+
 const PIP_QUIET_FLAGS: [&str; 4] = ["--disable-pip-version-check", "--no-input", "--progress-bar", "off"];
 
 /// An interpreter that can import a supported pip.
@@ -246,6 +294,24 @@ impl Python {
         );
         run_pip(command.envs(index.environment()))?;
         Ok(())
+    }
+
+    /// The network options pip would use for a download with `index`: pip.conf, `PIP_*` and the
+    /// flags merged by pip's own option parser, so that the native downloader talks to the index
+    /// exactly as pip would.
+    pub fn http_options(&self, sh: &Shell, index: &IndexOptions) -> Result<HttpOptions> {
+        let python = &self.path;
+        let index_args = index.args();
+        let command = cmd!(sh, "{python} -c {HTTP_OPTIONS_PROBE} {index_args...}");
+        crate::ui::verbose(&format!("+ {}", redact_text(&command.to_string())));
+        // The answer holds the index URLs with their credentials: it is parsed, never shown.
+        let output = command
+            .envs(index.environment())
+            .quiet()
+            .ignore_stderr()
+            .read()
+            .context("cannot ask pip for its network options")?;
+        serde_json::from_str(output.trim()).context("pip's network options are not the JSON the probe prints")
     }
 
     /// `pip wheel --no-deps` of one requirement from its sdist, on the host, into `destination`.

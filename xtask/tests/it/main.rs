@@ -3,6 +3,7 @@ mod containers;
 mod correctness;
 mod create_wheelhouse;
 mod dist;
+mod downloader;
 mod fixture_index;
 mod hostile_archives;
 mod init;

@@ -1,12 +1,18 @@
-//! Fetching the files the resolutions name into the staging directory.
+//! Fetching the files the resolutions name into the staging directory: by the native downloader,
+//! many at a time, each checked against the hash pip announced as its bytes arrive; by `pip
+//! download` for what only pip can fetch (keyring credentials, VCS URLs).
 
-use std::{path::Path, time::Instant};
+use std::{collections::BTreeMap, path::Path, time::Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use xtask::{
-    model::resolution::Pin,
+    model::{redact::redact_url, resolution::Pin},
     parallel,
-    ui::{self, Step},
+    tools::{
+        http::{Downloader, FetchError, Fetched, Progress},
+        pip::HttpOptions,
+    },
+    ui::{self, human_bytes, Step},
 };
 
 use super::{
@@ -14,10 +20,155 @@ use super::{
     plan::Plan,
 };
 
+/// A file to fetch, and the target whose resolution named it first.
+pub struct Wanted<'a> {
+    pub pin: &'a Pin,
+    pub target: usize,
+}
+
+struct Bar(ui::Bytes);
+
+impl Progress for Bar {
+    fn length(&self, bytes: u64) {
+        self.0.add_to_total(bytes);
+    }
+    fn advance(&self, bytes: u64) {
+        self.0.inc(bytes);
+    }
+}
+
+/// Fetches every wanted file into `staging`. Returns the size and sha256 of each file the native
+/// downloader fetched (measured as it arrived, so nobody reads it again).
+pub fn fetch_all(
+    plan: &Plan,
+    wanted: &[Wanted<'_>],
+    staging: &Path,
+    options: HttpOptions,
+) -> Result<BTreeMap<String, Fetched>> {
+    let started = Instant::now();
+    // A keyring named in pip's configuration is where the index's credentials live: only pip can
+    // reach it.
+    let keyring = matches!(options.keyring_provider.as_deref(), Some("import" | "subprocess"));
+    let work_dir = staging.join(".download");
+    fs_err::create_dir_all(&work_dir)?;
+    let (native, mut for_pip): (Vec<&Wanted<'_>>, Vec<&Wanted<'_>>) =
+        wanted.iter().partition(|item| !keyring && is_native(&item.pin.source_url));
+    let mut fetched = BTreeMap::new();
+    if !native.is_empty() {
+        let downloader = Downloader::new(&options, plan.downloads)?;
+        ui::say(&format!(
+            "download: {}, {} at a time",
+            ui::count(native.len(), "file"),
+            plan.downloads.min(native.len())
+        ));
+        let bar = Bar(ui::Bytes::start("download", 0));
+        let results = parallel::map(&native, plan.downloads, |_, item| {
+            fetch_one(plan, &downloader, item, &work_dir, staging, &bar)
+        });
+        drop(bar);
+        let mut errors = Vec::new();
+        for (item, result) in native.iter().zip(results) {
+            match result {
+                Ok(Some(file)) => {
+                    fetched.insert(item.pin.package.filename.clone(), file);
+                }
+                Ok(None) => for_pip.push(item),
+                Err(error) => errors.push(error),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(combine(errors));
+        }
+    }
+    if !for_pip.is_empty() {
+        ui::say(&format!(
+            "{} for pip: the index wants credentials only pip has (keyring), or the URL is not http(s)",
+            ui::count(for_pip.len(), "file")
+        ));
+        download_with_pip(plan, &for_pip, staging)?;
+    }
+    fs_err::remove_dir_all(&work_dir).ok();
+    let n_bytes: u64 = fetched.values().map(|file| file.size).sum();
+    ui::say(&format!(
+        "downloaded {} ({}) in {}",
+        ui::count(wanted.len(), "file"),
+        human_bytes(n_bytes),
+        ui::seconds(started.elapsed())
+    ));
+    Ok(fetched)
+}
+
+fn is_native(url: &str) -> bool {
+    ["http://", "https://", "file://"]
+        .iter()
+        .any(|scheme| url.get(..scheme.len()).is_some_and(|start| start.eq_ignore_ascii_case(scheme)))
+}
+
+/// One file into `<work_dir>/<name>.part`, then into the staging directory; `None` when the index
+/// wants credentials only pip has.
+fn fetch_one(
+    plan: &Plan,
+    downloader: &Downloader,
+    item: &Wanted<'_>,
+    work_dir: &Path,
+    staging: &Path,
+    bar: &Bar,
+) -> Result<Option<Fetched>> {
+    let package = &item.pin.package;
+    let filename = &package.filename;
+    let partial = work_dir.join(format!("{filename}.part"));
+    let target = &plan.targets[item.target];
+    match downloader.fetch(&item.pin.source_url, &partial, item.pin.sha256.as_deref(), bar) {
+        Ok(file) => {
+            fs_err::rename(&partial, staging.join(filename))?;
+            Ok(Some(file))
+        }
+        Err(FetchError::AuthRequired { .. }) => Ok(None),
+        Err(FetchError::HashMismatch { expected, actual }) => bail!(
+            "sha256 mismatch for {} {} ({filename}), needed for {target}, from {}: expected {expected}, got {actual}\nhint: the index served other bytes than it announced; run again with --refresh, and if it persists, ask the index's owners",
+            package.name,
+            package.version,
+            redact_url(&item.pin.source_url),
+        ),
+        Err(error) => Err(anyhow!(
+            "cannot download {filename} ({} {}) for {target} from {}: {error}",
+            package.name,
+            package.version,
+            redact_url(&item.pin.source_url)
+        )),
+    }
+}
+
+/// The files only pip can fetch, in `pip download` batches spread over `jobs` processes.
+fn download_with_pip(plan: &Plan, wanted: &[&Wanted<'_>], staging: &Path) -> Result<()> {
+    let mut by_target: BTreeMap<usize, Vec<&Pin>> = BTreeMap::new();
+    for item in wanted {
+        by_target.entry(item.target).or_default().push(item.pin);
+    }
+    let per_batch = wanted.len().div_ceil(plan.jobs.max(1)).max(1);
+    let batches: Vec<DownloadBatch<'_>> = by_target
+        .into_iter()
+        .flat_map(|(target, pins)| batches_for_target(target, pins))
+        .flat_map(|batch| {
+            let target = batch.target;
+            batch
+                .pins
+                .chunks(per_batch)
+                .map(|pins| pins.to_vec())
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(move |pins| (target, pins))
+        })
+        .enumerate()
+        .map(|(part, (target, pins))| DownloadBatch { target, part, pins })
+        .collect();
+    download_all(plan, &batches, staging)
+}
+
 /// One `pip download` call: pins for one target, no two of one package.
 pub struct DownloadBatch<'a> {
     pub target: usize,
-    /// Which of the target's batches this is (0 unless two jobs pin one package differently).
+    /// Tells the batch's work directory from the others'.
     pub part: usize,
     pub pins: Vec<&'a Pin>,
 }
@@ -39,15 +190,13 @@ pub fn batches_for_target(target: usize, pins: Vec<&Pin>) -> Vec<DownloadBatch<'
     batches
 }
 
-/// Downloads each batch with `pip download --no-deps` of exact pins into `<staging>/.download/`
+/// Downloads each batch with `pip download --no-deps` of exact pins into `<staging>/.pip-download/`
 /// and moves the files into the staging directory.
 pub fn download_all(plan: &Plan, batches: &[DownloadBatch<'_>], staging: &Path) -> Result<()> {
-    let n_files: usize = batches.iter().map(|batch| batch.pins.len()).sum();
-    let step = Step::start("download", batches.len());
-    let started = Instant::now();
+    let step = Step::start("pip download", batches.len());
     let results = parallel::map(batches, plan.jobs, |sh, batch| {
         let target = &plan.targets[batch.target];
-        let work_dir = staging.join(".download").join(format!("{}-{}", target.id(), batch.part));
+        let work_dir = staging.join(".pip-download").join(format!("{}-{}", target.id(), batch.part));
         fs_err::create_dir_all(&work_dir)?;
         let pins_file = work_dir.with_extension("pins.txt");
         fs_err::write(&pins_file, pins_text(&batch.pins))?;
@@ -71,11 +220,11 @@ pub fn download_all(plan: &Plan, batches: &[DownloadBatch<'_>], staging: &Path) 
     });
     let (_, errors) = split_results(results);
     if !errors.is_empty() {
-        step.finish("download failed");
+        step.finish("pip download failed");
         return Err(combine(errors));
     }
-    fs_err::remove_dir_all(staging.join(".download")).ok();
-    step.finish(&format!("downloaded {n_files} files in {}", ui::seconds(started.elapsed())));
+    fs_err::remove_dir_all(staging.join(".pip-download")).ok();
+    step.finish(&format!("pip downloaded {} batches", batches.len()));
     Ok(())
 }
 

@@ -1,12 +1,7 @@
 //! The parallel resolution work of `create-wheelhouse`: resolving each (requirements, target) job,
 //! and building pure-Python wheels from sdists when asked.
 
-use std::{
-    collections::BTreeMap,
-    path::PathBuf,
-    sync::Mutex,
-    time::Instant,
-};
+use std::{collections::BTreeMap, path::PathBuf, sync::Mutex, time::Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use xshell::Shell;
@@ -369,8 +364,6 @@ pub fn combine(mut errors: Vec<anyhow::Error>) -> anyhow::Error {
 
 #[cfg(test)]
 mod tests {
-    use xtask::model::manifest::ResolvedPackage;
-
     use super::*;
 
     #[test]

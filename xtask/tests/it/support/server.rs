@@ -28,6 +28,15 @@ pub struct ServerOptions {
     /// A GET whose path contains this string gets half its body, then blocks until
     /// [`Server::release_stall`] or drop.
     pub stall_paths_containing: Option<String>,
+    /// Answer 401 to a client whose `User-Agent` contains this: an index that takes credentials
+    /// the tool's own downloader does not have (keyring), which pip does have.
+    pub refuse_user_agent_containing: Option<String>,
+    /// A client whose `User-Agent` contains this gets a 503 for its first GET of each file under
+    /// `files/`, as a busy mirror gives.
+    pub busy_once_for_user_agent_containing: Option<String>,
+    /// A file whose name contains this is served with other bytes from its second GET on, as an
+    /// index whose file changed after its page announced the hash.
+    pub other_bytes_after_first_get_of: Option<String>,
 }
 
 /// A running server; dropping it stops the accept loop and joins every connection thread.
@@ -48,6 +57,8 @@ struct Shared {
     stall_over: Mutex<bool>,
     stall_changed: Condvar,
     connections: Mutex<Vec<JoinHandle<()>>>,
+    /// Paths already served, alone and after the user agent that asked (`UA path`).
+    served: Mutex<Vec<String>>,
 }
 
 impl Server {
@@ -74,6 +85,7 @@ impl Server {
             stall_over: Mutex::new(false),
             stall_changed: Condvar::new(),
             connections: Mutex::new(Vec::new()),
+            served: Mutex::new(Vec::new()),
         });
         let accept_shared = Arc::clone(&shared);
         let accept_thread = thread::Builder::new()
@@ -215,6 +227,7 @@ struct Request {
     method: String,
     target: String,
     authorization: Option<String>,
+    user_agent: String,
 }
 
 fn handle_connection(mut stream: TcpStream, shared: &Shared) {
@@ -249,7 +262,36 @@ fn serve_one(stream: &mut TcpStream, shared: &Shared) -> io::Result<()> {
         }
     }
 
-    let path_part = request.target.split(['?', '#']).next().unwrap_or("");
+    if let Some(needle) = &shared.options.refuse_user_agent_containing {
+        if request.user_agent.contains(needle.as_str()) {
+            return send_simple(stream, "401 Unauthorized", &[("WWW-Authenticate", "Basic realm=\"test\"")], head_only);
+        }
+    }
+    // A proxy's request names the whole URL (`GET http://host:port/path`): this server is then
+    // the proxy, and serves the path from its own root whatever the host.
+    let origin_form = match request.target.strip_prefix("http://") {
+        Some(rest) => rest.find('/').map_or("/", |slash| &rest[slash..]),
+        None => request.target.as_str(),
+    };
+    let path_part = origin_form.split(['?', '#']).next().unwrap_or("");
+    let (first_get, first_get_by_agent) = if head_only {
+        (false, false)
+    } else {
+        let mut served = lock(&shared.served);
+        let by_agent = format!("{} {path_part}", request.user_agent);
+        let first = !served.iter().any(|seen| seen == path_part);
+        let first_by_agent = !served.contains(&by_agent);
+        served.extend([path_part.to_owned(), by_agent]);
+        (first, first_by_agent)
+    };
+    let busy = shared
+        .options
+        .busy_once_for_user_agent_containing
+        .as_deref()
+        .is_some_and(|needle| request.user_agent.contains(needle));
+    if busy && first_get_by_agent && path_part.starts_with("/files/") {
+        return send_simple(stream, "503 Service Unavailable", &[], head_only);
+    }
     let Some(mut path) = resolve(&shared.root, path_part) else {
         return send_simple(stream, "404 Not Found", &[], head_only);
     };
@@ -261,10 +303,17 @@ fn serve_one(stream: &mut TcpStream, shared: &Shared) -> io::Result<()> {
         }
         path.push("index.html");
     }
-    let body = match std::fs::read(&path) {
+    let mut body = match std::fs::read(&path) {
         Ok(body) if path.is_file() => body,
         _ => return send_simple(stream, "404 Not Found", &[], head_only),
     };
+    let changed =
+        shared.options.other_bytes_after_first_get_of.as_deref().is_some_and(|needle| path_part.contains(needle));
+    if changed && !first_get {
+        if let Some(last) = body.last_mut() {
+            *last ^= 0xff;
+        }
+    }
     let content_type = if path.extension().is_some_and(|e| e == "html") {
         "text/html; charset=utf-8"
     } else {
@@ -314,12 +363,20 @@ fn read_request(stream: &mut TcpStream) -> io::Result<Option<Request>> {
     let mut request_line = lines.next().unwrap_or("").split(' ');
     let method = request_line.next().unwrap_or("").to_owned();
     let target = request_line.next().unwrap_or("").to_owned();
-    let authorization = lines
-        .take_while(|line| !line.is_empty())
-        .filter_map(|line| line.split_once(':'))
-        .find(|(name, _)| name.trim().eq_ignore_ascii_case("authorization"))
-        .map(|(_, value)| value.trim().to_owned());
-    Ok(Some(Request { method, target, authorization }))
+    let headers: Vec<(&str, &str)> =
+        lines.take_while(|line| !line.is_empty()).filter_map(|line| line.split_once(':')).collect();
+    let header = |wanted: &str| {
+        headers
+            .iter()
+            .find(|(name, _)| name.trim().eq_ignore_ascii_case(wanted))
+            .map(|(_, value)| value.trim().to_owned())
+    };
+    Ok(Some(Request {
+        method,
+        target,
+        authorization: header("authorization"),
+        user_agent: header("user-agent").unwrap_or_default(),
+    }))
 }
 
 fn authorized(header: Option<&str>, user: &str, pass: &str) -> bool {

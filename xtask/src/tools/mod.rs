@@ -1,4 +1,4 @@
-//! The only code that starts a process: pip (and the Python that runs it), the container engine,
+//! The only code that starts a process: pip (and the Python that runs it), uv, the container engine,
 //! gpg and ssh-keygen, cargo, rustc and git. A tool that is missing is an error that names it and
 //! says what to install.
 
@@ -6,6 +6,7 @@ pub mod cargo;
 pub mod engine;
 pub mod pip;
 pub mod signing;
+pub mod uv;
 
 use std::path::PathBuf;
 

@@ -7,8 +7,8 @@
 use std::{path::PathBuf, time::Instant};
 
 use crate::support::{
-    project::{resolved_names, stderr, Project, FOUR_TARGETS},
-    run_fails,
+    project::{resolved_names, stderr, Project, FOUR_TARGETS, TWO_TARGETS},
+    run_fails, Server, ServerOptions,
 };
 
 /// The uv under test, or `None` (with a note) when `XTASK_UV` is not set.
@@ -38,9 +38,19 @@ fn without_backend_fields(mut manifest: serde_json::Value) -> serde_json::Value 
 
 fn create_with(project: &Project, uv: &PathBuf, resolver: &str, wheelhouse: &str) -> serde_json::Value {
     let url = project.index.file_index_url();
+    create_from(project, uv, &url, &FOUR_TARGETS, resolver, wheelhouse)
+}
+
+fn create_from(
+    project: &Project,
+    uv: &PathBuf,
+    url: &str,
+    targets: &[&str],
+    resolver: &str,
+    wheelhouse: &str,
+) -> serde_json::Value {
     let mut command = project.create_command(
-        &[&["--index-url", url.as_str(), "--resolver", resolver, "--wheelhouse", wheelhouse][..], &FOUR_TARGETS]
-            .concat(),
+        &[&["--index-url", url, "--resolver", resolver, "--wheelhouse", wheelhouse][..], targets].concat(),
     );
     command.arg("--verbose").env("XTASK_UV", uv);
     let started = Instant::now();
@@ -75,6 +85,21 @@ fn pip_and_uv_give_the_same_manifest_on_four_targets() {
     assert_eq!(withextra["extras"], serde_json::json!(["fast"]));
     assert_eq!(withextra["dependencies"], serde_json::json!(["speedup"]));
     assert_eq!(withextra["requires_dist"], serde_json::json!(["speedup>=1; extra == \"fast\""]));
+}
+
+#[test]
+fn over_http_with_credentials_both_give_the_same_manifest_and_no_secret() {
+    let Some(uv) = uv_under_test() else { return };
+    let project = Project::new();
+    project.write("requirements.txt", "purelib\nwithextra[fast]\n");
+    let options =
+        ServerOptions { basic_auth: Some(("user".to_owned(), "s3cret".to_owned())), ..ServerOptions::default() };
+    let server = Server::start(project.index.root(), options);
+    let url = server.url_with_auth("user", "s3cret");
+    let by_pip = create_from(&project, &uv, &url, &TWO_TARGETS, "pip", "wheelhouse-pip");
+    let by_uv = create_from(&project, &uv, &url, &TWO_TARGETS, "uv", "wheelhouse-uv");
+    assert!(!by_uv.to_string().contains("s3cret"), "{by_uv}");
+    assert_eq!(without_backend_fields(by_uv), without_backend_fields(by_pip));
 }
 
 #[test]

@@ -194,7 +194,7 @@ fn resolve_with_uv(sh: &Shell, plan: &Plan, job: &Job, uv: &Uv) -> Result<Vec<Pi
     let (inputs, requested) = match &job.source {
         JobSource::File(path) => (
             Inputs::RequirementsFile(path),
-            requested_lines(path, &|path: &Path| std::fs::read(path)).with_context(context)?,
+            requested_lines(path, &|path: &Path| fs_err::read(path)).with_context(context)?,
         ),
         JobSource::BuildTools => (Inputs::Packages(&BUILD_TOOLS), BUILD_TOOLS.map(str::to_owned).to_vec()),
     };

@@ -23,7 +23,7 @@ use xtask::{
         },
         metrics::Sample,
         paths::display_path,
-        resolution::Pin,
+        resolution::{Pin, Resolver},
         staleness::{self, Current},
         target::Target,
     },
@@ -232,7 +232,7 @@ fn update(plan: &Plan, previous: Option<&Manifest>, refresh: bool) -> Result<Out
     } else {
         ui::say(&format!("all {} resolutions reused", resolutions.len()));
     }
-    let resolutions: Vec<Vec<Pin>> = resolutions.into_iter().map(Option::unwrap_or_default).collect();
+    let mut resolutions: Vec<Vec<Pin>> = resolutions.into_iter().map(Option::unwrap_or_default).collect();
 
     let needed = needed_files(plan, &resolutions)?;
     let mut wanted: Vec<download::Wanted<'_>> = Vec::new();
@@ -266,6 +266,13 @@ fn update(plan: &Plan, previous: Option<&Manifest>, refresh: bool) -> Result<Out
     };
     if builder.dir.exists() {
         fs_err::remove_dir_all(&builder.dir)?;
+    }
+    if plan.resolver == Resolver::Uv {
+        for (job, pins) in plan.jobs_to_run.iter().zip(&mut resolutions) {
+            if to_resolve.iter().any(|resolved| std::ptr::eq(*resolved, job)) {
+                fetch::complete_from_wheels(plan, job, pins, &staging.dir)?;
+            }
+        }
     }
 
     let new_files: Vec<String> = downloaded.iter().chain(&built_from_sdists).cloned().collect();

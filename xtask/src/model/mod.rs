@@ -14,6 +14,7 @@ pub mod manifest;
 pub mod metrics;
 pub mod paths;
 pub mod project_scan;
+pub mod pylock;
 pub mod redact;
 pub mod requirements;
 pub mod resolution;

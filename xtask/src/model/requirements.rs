@@ -73,6 +73,45 @@ pub fn read(root: &Path, path: &Path, read_file: ReadFile<'_>) -> Result<Require
     })
 }
 
+/// The requirement lines of a requirements file and of the files it includes with `-r` (not
+/// `-c`: a constraint requests nothing), in pip's order, without options or `--hash` pins: what
+/// pip's report marks `requested`. Only the uv resolver needs them; pip reads the file itself.
+pub fn requested_lines(path: &Path, read_file: ReadFile<'_>) -> Result<Vec<String>> {
+    let mut lines = Vec::new();
+    let mut visited = Vec::new();
+    requested_lines_of(&lexical_normalize(path), read_file, &mut visited, &mut lines)?;
+    Ok(lines)
+}
+
+fn requested_lines_of(
+    path: &Path,
+    read_file: ReadFile<'_>,
+    visited: &mut Vec<PathBuf>,
+    lines: &mut Vec<String>,
+) -> Result<()> {
+    if visited.iter().any(|seen| seen == path) {
+        return Ok(());
+    }
+    visited.push(path.to_path_buf());
+    let bytes = read_file(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    for (_, line) in logical_lines(&String::from_utf8_lossy(&bytes)) {
+        let is_constraint = line.starts_with("-c") || line.starts_with("--constraint");
+        match include_target(&line) {
+            Some(target) if !is_constraint && !target.contains("://") => {
+                requested_lines_of(&lexical_normalize(&base.join(target)), read_file, visited, lines)?;
+            }
+            Some(_) => {}
+            None if line.starts_with('-') => {}
+            None => {
+                let requirement = line.split(" --").next().unwrap_or(&line).trim();
+                lines.push(requirement.to_owned());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The walk through `-r`/`-c` includes: each file read once, and the chain of includes that led
 /// to the current one, to name a loop.
 struct Walk<'a> {
@@ -214,6 +253,28 @@ mod tests {
         let after = files.read("requirements.txt").unwrap();
         assert_eq!(before.sha256, after.sha256);
         assert_ne!(before.content_digest(), after.content_digest());
+    }
+
+    #[test]
+    fn requested_lines_follow_requirement_includes_but_not_constraints() {
+        let files = Files::new(&[
+            (
+                "requirements.txt",
+                "--index-url x\n-r base/common.txt\n-c c.txt\nflask[async]>=3 \\\n    --hash=sha256:00\n",
+            ),
+            ("base/common.txt", "requests; python_version > '3'  # web\n-r ../requirements.txt\n"),
+            ("c.txt", "requests==2.0\n"),
+        ]);
+        let reader = |path: &Path| {
+            files
+                .0
+                .borrow()
+                .get(path)
+                .map(|text| text.as_bytes().to_vec())
+                .ok_or_else(|| std::io::ErrorKind::NotFound.into())
+        };
+        let lines = requested_lines(&Path::new("/p").join("requirements.txt"), &reader).unwrap();
+        assert_eq!(lines, ["requests; python_version > '3'", "flask[async]>=3"]);
     }
 
     #[test]

@@ -105,8 +105,7 @@ pub fn parse_report(report_json: &str, target_markers: &BTreeMap<&str, String>) 
     }
     let environment = marker_environment(target_markers, &report.environment)?;
 
-    let mut pins = Vec::with_capacity(report.install.len());
-    let mut active_extras: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut pins: Vec<Pin> = Vec::with_capacity(report.install.len());
     for item in &report.install {
         let filename = filename_of(&item.download_info.url)?;
         let name = normalize(&item.metadata.name);
@@ -116,16 +115,18 @@ pub fn parse_report(report_json: &str, target_markers: &BTreeMap<&str, String>) 
                 .cloned()
                 .or_else(|| info.hash.as_ref()?.strip_prefix("sha256=").map(str::to_owned))
         });
-        if item.requested {
-            active_extras.entry(name.clone()).or_default().extend(item.requested_extras.iter().map(|e| normalize(e)));
-        }
+        let extras: BTreeSet<String> = if item.requested {
+            item.requested_extras.iter().map(|extra| normalize(extra)).collect()
+        } else {
+            BTreeSet::new()
+        };
         pins.push(Pin {
             package: ResolvedPackage {
                 name,
                 version: item.metadata.version.clone(),
                 filename,
                 direct: item.requested,
-                extras: Vec::new(),
+                extras: extras.into_iter().collect(),
                 dependencies: Vec::new(),
                 requires_dist: item.metadata.requires_dist.clone(),
                 url: redact_url(&item.download_info.url),
@@ -135,19 +136,28 @@ pub fn parse_report(report_json: &str, target_markers: &BTreeMap<&str, String>) 
             is_direct: item.is_direct,
         });
     }
-    link_dependencies(&mut pins, &mut active_extras, &environment);
-    pins.sort_by(|left, right| left.package.name.cmp(&right.package.name));
+    link_dependencies(&mut pins, &environment);
     Ok(pins)
 }
 
+/// Adds the edges of a resolution whose `requires_dist` and requested `extras` are known, under
+/// the target's markers; sorts the packages by name. Both resolvers end here, so they agree.
+pub fn link_under_target(pins: &mut [Pin], target_markers: &BTreeMap<&str, String>) -> Result<(), ReportError> {
+    let environment = marker_environment(target_markers, &BTreeMap::new())?;
+    link_dependencies(pins, &environment);
+    Ok(())
+}
+
 /// Adds the edges: a package depends on each resolved package its `Requires-Dist` names under
-/// the target's markers and the extras requested of it. Extras requested by a dependent activate
-/// more edges, so this runs to a fixed point.
-fn link_dependencies(
-    pins: &mut [Pin],
-    active_extras: &mut BTreeMap<String, BTreeSet<String>>,
-    environment: &MarkerEnvironment,
-) {
+/// the target's markers and the extras requested of it (its `extras` on entry: those the
+/// requirements file asked for). Extras requested by a dependent activate more edges, so this
+/// runs to a fixed point. Sorts the packages by name.
+fn link_dependencies(pins: &mut [Pin], environment: &MarkerEnvironment) {
+    pins.sort_by(|left, right| left.package.name.cmp(&right.package.name));
+    let mut active_extras: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for pin in pins.iter() {
+        active_extras.entry(pin.package.name.clone()).or_default().extend(pin.package.extras.iter().cloned());
+    }
     let resolved: BTreeSet<String> = pins.iter().map(|pin| pin.package.name.clone()).collect();
     let requirements: Vec<Vec<Requirement>> = pins
         .iter()
@@ -183,6 +193,37 @@ fn link_dependencies(
     for pin in pins.iter_mut() {
         pin.package.extras = active_extras.get(&pin.package.name).into_iter().flatten().cloned().collect();
     }
+}
+
+/// The `Requires-Dist` values of a distribution's `METADATA` (RFC 822 headers, up to the first
+/// blank line), in the order published: what pip's report calls `requires_dist`.
+pub fn requires_dist_of_metadata(metadata: &str) -> Vec<String> {
+    let mut values: Vec<String> = Vec::new();
+    let mut in_requires_dist = false;
+    for line in metadata.lines() {
+        if line.trim().is_empty() {
+            break;
+        }
+        if line.starts_with([' ', '\t']) {
+            // A folded header continues the previous one.
+            if let (true, Some(last)) = (in_requires_dist, values.last_mut()) {
+                last.push(' ');
+                last.push_str(line.trim());
+            }
+            continue;
+        }
+        let (key, value) = line.split_once(':').unwrap_or((line, ""));
+        in_requires_dist = key.trim().eq_ignore_ascii_case("requires-dist");
+        if in_requires_dist {
+            values.push(value.trim().to_owned());
+        }
+    }
+    values
+}
+
+/// The target's PEP 508 environment, for evaluating markers.
+pub fn marker_environment_of(target_markers: &BTreeMap<&str, String>) -> Result<MarkerEnvironment, String> {
+    marker_environment(target_markers, &BTreeMap::new()).map_err(|error| error.to_string())
 }
 
 fn marker_environment(
@@ -308,6 +349,12 @@ mod tests {
         let report = serde_json::json!({"environment": {"platform_machine": "x86_64"}, "install": []});
         let error = parse_report(&report.to_string(), &markers(Platform::Arm64, "3.11")).unwrap_err();
         assert!(matches!(error, ReportError::WrongEnvironment { ref key, .. } if key == "platform_machine"));
+    }
+
+    #[test]
+    fn requires_dist_is_read_from_the_metadata_headers_only() {
+        let metadata = "Metadata-Version: 2.1\nName: app\nRequires-Dist: a>=1; extra == 'x'\nrequires-dist: b\n  ; python_version < '3.12'\nSummary: s\n\nRequires-Dist: in-the-description\n";
+        assert_eq!(requires_dist_of_metadata(metadata), ["a>=1; extra == 'x'", "b ; python_version < '3.12'"]);
     }
 
     #[test]

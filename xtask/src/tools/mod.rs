@@ -1,6 +1,6 @@
-//! The only code that starts a process: pip (and the Python that runs it), the container engine,
-//! gpg and ssh-keygen, cargo, rustc and git; and the native downloader, the other way the tool
-//! reaches an index. A tool that is missing is an error that names it and
+//! The only code that starts a process: pip (and the Python that runs it), uv, the container
+//! engine, gpg and ssh-keygen, cargo, rustc and git; and the native downloader, the other way the
+//! tool reaches an index. A tool that is missing is an error that names it and
 //! says what to install.
 
 pub mod cargo;
@@ -8,6 +8,7 @@ pub mod engine;
 pub mod http;
 pub mod pip;
 pub mod signing;
+pub mod uv;
 
 use std::path::PathBuf;
 

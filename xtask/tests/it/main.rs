@@ -18,4 +18,5 @@ mod supply_chain;
 mod support;
 mod tidy;
 mod trust;
+mod uv_resolver;
 mod wheel;

@@ -1,7 +1,12 @@
-//! The parallel resolution work of `create-wheelhouse`: resolving each (requirements, target) job,
-//! and building pure-Python wheels from sdists when asked.
+//! The parallel resolution work of `create-wheelhouse`: resolving each (requirements, target) job
+//! with pip or uv, and building pure-Python wheels from sdists when asked.
 
-use std::{collections::BTreeMap, path::PathBuf, sync::Mutex, time::Instant};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    sync::Mutex,
+    time::Instant,
+};
 
 use anyhow::{anyhow, bail, Context, Result};
 use xshell::Shell;
@@ -11,12 +16,18 @@ use xtask::{
     model::target::Target,
     model::{
         manifest::BUILD_TOOLS,
-        resolution::{parse_report, Pin},
+        pylock::parse_pylock,
+        requirements::requested_lines,
+        resolution::{link_under_target, parse_report, requires_dist_of_metadata, Pin, Resolver},
         wheel_name::DistributionName,
     },
     parallel,
-    tools::pip::{connection_error, hash_mismatches, requires_python_skipped, IndexOptions, Inputs, PipFailure},
+    tools::{
+        pip::{connection_error, hash_mismatches, requires_python_skipped, IndexOptions, Inputs, PipFailure},
+        uv::{Uv, UvFailure},
+    },
     ui::{self, Step},
+    wheelhouse::files::wheel_metadata,
 };
 
 use super::plan::{Job, JobSource, Plan};
@@ -93,7 +104,10 @@ pub fn resolve_all(plan: &Plan, jobs: &[&Job], builder: &SdistBuilder) -> Result
     let started = Instant::now();
     let results = parallel::map(jobs, plan.resolve_jobs, |sh, job| {
         let job_started = Instant::now();
-        let result = resolve_one(sh, plan, job, builder);
+        let result = match (plan.resolver, &plan.uv) {
+            (Resolver::Uv, Some(uv)) => resolve_with_uv(sh, plan, job, uv),
+            _ => resolve_one(sh, plan, job, builder),
+        };
         if let Ok(pins) = &result {
             step.item_done(&format!(
                 "{} for {}: {} packages ({})",
@@ -170,6 +184,55 @@ fn resolve_one(sh: &Shell, plan: &Plan, job: &Job, builder: &SdistBuilder) -> Re
         builder.build(sh, plan, &requirement).with_context(context)?;
         builds += 1;
     }
+}
+
+/// `uv pip compile` of one job into pins. They lack `requires_dist` and the edges, which a lock
+/// does not hold: [`complete_from_wheels`] adds both once the wheels are downloaded.
+fn resolve_with_uv(sh: &Shell, plan: &Plan, job: &Job, uv: &Uv) -> Result<Vec<Pin>> {
+    let target = &plan.targets[job.target];
+    let context = || format!("{} for {target}", job.group);
+    let (inputs, requested) = match &job.source {
+        JobSource::File(path) => (
+            Inputs::RequirementsFile(path),
+            requested_lines(path, &|path: &Path| fs_err::read(path)).with_context(context)?,
+        ),
+        JobSource::BuildTools => (Inputs::Packages(&BUILD_TOOLS), BUILD_TOOLS.map(str::to_owned).to_vec()),
+    };
+    let scratch = tempfile::Builder::new().prefix("resolve-").tempdir().with_context(context)?;
+    let lock = match uv.compile(sh, &plan.python.path, target, &inputs, &plan.index, scratch.path()) {
+        Ok(lock) => lock,
+        Err(error) => {
+            return Err(match error.downcast_ref::<UvFailure>() {
+                Some(UvFailure::NoWheel { requirement, output }) => anyhow!(
+                    "no wheel of `{requirement}` for {target} (needed by {})\n\nuv said:\n{}\nhint: check the name \
+                     and the index; choose a version with wheels for this target, or drop the target",
+                    job.group,
+                    last_lines(output, 25)
+                ),
+                _ => error.context(context()),
+            })
+        }
+    };
+    let origin = format!("uv's lock of {} for {target}", job.group);
+    Ok(parse_pylock(&lock, &origin, target, &requested)?)
+}
+
+/// Fills `requires_dist` of a uv resolution from the METADATA of each wheel, now in `staging`,
+/// and adds the edges with the code the pip path uses: both resolvers give the same manifest.
+/// The wheel is read rather than the index's PEP 658 `.metadata` file, because the tool has no
+/// HTTP client, and a `--find-links` directory has no such files.
+pub fn complete_from_wheels(plan: &Plan, job: &Job, pins: &mut [Pin], staging: &Path) -> Result<()> {
+    let target = &plan.targets[job.target];
+    for pin in pins.iter_mut() {
+        let path = staging.join(&pin.package.filename);
+        let metadata = wheel_metadata(&path)?.with_context(|| {
+            format!("{} has no METADATA (needed by {} for {target})", pin.package.filename, job.group)
+        })?;
+        pin.package.requires_dist = requires_dist_of_metadata(&metadata);
+    }
+    link_under_target(pins, &target.marker_environment())
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("{} for {target}", job.group))
 }
 
 /// The first of the conflict's requirements that the target has no wheel of (and that has not

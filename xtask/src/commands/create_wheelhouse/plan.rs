@@ -15,7 +15,10 @@ use xtask::{
         resolution::Resolver,
         target::{Target, TargetRecord},
     },
-    tools::pip::{IndexOptions, Python},
+    tools::{
+        pip::{IndexOptions, Python},
+        uv::Uv,
+    },
 };
 
 use crate::{flags::CreateWheelhouse, settings::Project};
@@ -39,6 +42,8 @@ pub struct Plan {
     /// File transfers at once.
     pub downloads: usize,
     pub resolver: Resolver,
+    /// The uv that resolves, found once, when the resolver is uv.
+    pub uv: Option<Uv>,
     pub build_sdists: bool,
 }
 
@@ -80,6 +85,15 @@ pub fn plan(sh: &Shell, project: &Project, args: &CreateWheelhouse) -> Result<Pl
 
     let index = project.index_options(&args.index);
     let build_sdists = project.build_sdists(args.build_sdists);
+    let resolver = project.resolver(args.resolver);
+    let uv = match resolver {
+        Resolver::Pip => None,
+        Resolver::Uv if build_sdists => bail!(
+            "--build-sdists works with the pip resolver only: it reads pip's words for a missing wheel\nhint: drop \
+             --build-sdists, or use --resolver pip"
+        ),
+        Resolver::Uv => Some(Uv::find(sh)?),
+    };
     let index_settings = IndexSettings {
         no_index: index.no_index,
         index_url: index.index_url.as_deref().map(redact_url),
@@ -101,15 +115,21 @@ pub fn plan(sh: &Shell, project: &Project, args: &CreateWheelhouse) -> Result<Pl
     let mut jobs_to_run = Vec::new();
     for (group, content_digest, source) in groups {
         for (target_index, record) in target_records.iter().enumerate() {
-            let key = digest(&[
-                &FORMAT_VERSION.to_string(),
+            let format_version = FORMAT_VERSION.to_string();
+            let record_json = serde_json::to_string(record)?;
+            let listing = find_links_listing(&index.find_links);
+            let parts: Vec<&str> = vec![
+                &format_version,
                 env!("CARGO_PKG_VERSION"),
                 &group,
                 &content_digest,
-                &serde_json::to_string(record)?,
+                &record_json,
                 &index_json,
-                &find_links_listing(&index.find_links),
-            ]);
+                &listing,
+            ];
+            // The resolver is not part of the key: both give the same resolution (the tests hold
+            // them to it), so a switch of resolver alone resolves nothing again.
+            let key = digest(&parts);
             let source = match &source {
                 JobSource::File(path) => JobSource::File(path.clone()),
                 JobSource::BuildTools => JobSource::BuildTools,
@@ -123,7 +143,8 @@ pub fn plan(sh: &Shell, project: &Project, args: &CreateWheelhouse) -> Result<Pl
     Ok(Plan {
         resolve_jobs: project.resolve_jobs(args.resolve_jobs),
         downloads: project.downloads(args.downloads),
-        resolver: project.resolver(args.resolver),
+        resolver,
+        uv,
         root: root.to_path_buf(),
         wheelhouse,
         python,

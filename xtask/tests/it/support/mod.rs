@@ -36,11 +36,11 @@ pub fn pip(cache_dir: &Path) -> Command {
     command
 }
 
-/// Removes environment variables that would let the host's configuration leak into pip.
+/// Removes environment variables that would let the host's configuration leak into pip or uv.
 pub fn scrub_env(command: &mut Command) {
     for (name, _) in std::env::vars_os() {
         let upper = name.to_string_lossy().to_ascii_uppercase();
-        if upper.starts_with("PIP_") || upper.ends_with("_PROXY") {
+        if upper.starts_with("PIP_") || upper.starts_with("UV_") || upper.ends_with("_PROXY") {
             command.env_remove(&name);
         }
     }

@@ -56,8 +56,8 @@ impl Project {
         path
     }
 
-    /// The binary with a clean pip environment: no host `PIP_*`, no config file, a cache of its
-    /// own, and the test interpreter. Arguments follow.
+    /// The binary with a clean pip and uv environment: no host `PIP_*` or `UV_*`, no config
+    /// file, caches of their own, and the test interpreter. Arguments follow.
     pub fn xtask(&self) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_wheelgap"));
         scrub_env(&mut command);
@@ -65,6 +65,8 @@ impl Project {
             .current_dir(self.root())
             .env("PIP_CONFIG_FILE", "/dev/null")
             .env("PIP_CACHE_DIR", self.tmp.path().join("pip-cache"))
+            .env("UV_NO_CONFIG", "1")
+            .env("UV_CACHE_DIR", self.tmp.path().join("uv-cache"))
             .env_remove("CARGO");
         command
     }

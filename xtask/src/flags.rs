@@ -316,7 +316,7 @@ pub struct CreateWheelhouse {
     /// Resolutions at once, one per requirements file and target; they wait on the index (default: 4 x CPUs, at most 16)
     #[arg(long, value_name = "N")]
     pub resolve_jobs: Option<usize>,
-    /// File transfers at once (default: 8)
+    /// File transfers at once (default: 16)
     #[arg(long, value_name = "N")]
     pub downloads: Option<usize>,
     /// What resolves each requirements file for each target (default: pip)

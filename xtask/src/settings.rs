@@ -246,9 +246,9 @@ impl Project {
         flag.or(self.settings.resolve_jobs).unwrap_or_else(|| (4 * parallel::default_jobs()).min(16)).max(1)
     }
 
-    /// File transfers at once: the flag, else `downloads`, else 8.
+    /// File transfers at once: the flag, else `downloads`, else 16 (the transfers wait on the network, not on the CPU; uv opens 50).
     pub fn downloads(&self, flag: Option<usize>) -> usize {
-        flag.or(self.settings.downloads).unwrap_or(8).max(1)
+        flag.or(self.settings.downloads).unwrap_or(16).max(1)
     }
 
     /// What resolves: the flag, else `resolver`, else pip.

@@ -61,6 +61,7 @@ pub fn read(root: &Path, path: &Path, read_file: ReadFile<'_>) -> Result<Require
     let bytes = read_file(path).context("cannot read the requirements file")?;
     let text = String::from_utf8_lossy(&bytes);
     let path = lexical_normalize(path);
+    check_inside(root, &path, None)?;
     let mut walk =
         Walk { root, read_file, includes: Vec::new(), visited: vec![path.clone()], chain: vec![path.clone()] };
     walk.includes_of(&path, &text)?;
@@ -71,6 +72,24 @@ pub fn read(root: &Path, path: &Path, read_file: ReadFile<'_>) -> Result<Require
         includes: walk.includes,
         hash_pinned,
     })
+}
+
+/// The manifest names requirements files relative to the project root, and refuses any other
+/// name when it is read back (it may come from anywhere): a file outside the root is refused here,
+/// before anything is written.
+fn check_inside(root: &Path, path: &Path, included_by: Option<&str>) -> Result<()> {
+    if path.starts_with(lexical_normalize(root)) {
+        return Ok(());
+    }
+    let how = match included_by {
+        Some(parent) => format!(" (included by {parent})"),
+        None => String::new(),
+    };
+    anyhow::bail!(
+        "the requirements file {}{how} is outside the project root {}: the manifest records requirements files relative to the root\nhint: copy it into the project, or run with -C DIR at a directory that holds both",
+        path.display(),
+        root.display()
+    )
 }
 
 /// The requirement lines of a requirements file and of the files it includes with `-r` (not
@@ -147,6 +166,7 @@ impl Walk<'_> {
             if self.visited.contains(&included) {
                 continue;
             }
+            check_inside(self.root, &included, Some(&format!("{} line {line_number}", display_path(self.root, path))))?;
             let Ok(bytes) = (self.read_file)(&included) else {
                 bail!(
                     "{}: line {}: included file `{}` cannot be read",
@@ -206,6 +226,22 @@ fn include_target(line: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_file_outside_the_root_is_refused_before_anything_is_written() {
+        let read = |_: &std::path::Path| -> std::io::Result<Vec<u8>> { Ok(b"-r ../../shared/base.txt\n".to_vec()) };
+        let root = std::path::Path::new("/work/project");
+        let error = super::read(root, std::path::Path::new("/elsewhere/requirements.txt"), &read).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("/elsewhere/requirements.txt is outside the project root /work/project"),
+            "{error:#}"
+        );
+        let error = super::read(root, std::path::Path::new("/work/project/app/requirements.txt"), &read).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("/shared/base.txt (included by app/requirements.txt line 1) is outside"),
+            "{error:#}"
+        );
+    }
+
     use std::{cell::RefCell, collections::BTreeMap};
 
     use super::*;

@@ -234,7 +234,8 @@ fn stream(
     if let Some(expected) = length.filter(|expected| *expected != size) {
         return Err(FetchError::Truncated { got: size, expected });
     }
-    file.into_inner().map_err(|error| error.into_error())?.sync_all()?;
+    // Flushed, not synced: the swap syncs every staged file once, before it publishes them.
+    file.into_inner().map_err(|error| error.into_error())?;
     Ok(Fetched { size, sha256: hex(&hasher.finalize()) })
 }
 

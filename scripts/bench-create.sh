@@ -10,6 +10,12 @@
 #   tool, download phase        from the tool's own summary line (see download_seconds)
 #   tool, 12 targets            amd64/arm64/ppc64le x Python 3.10-3.13, cold
 #   tool, no-op re-run          the 4-target wheelhouse again, median of 5
+#   many targets, uv and raw    8 targets with --resolver uv (uv has no ppc64le), and the 12-target URLs by curl, for scale
+#
+# pip is the one of the first `python3` on PATH, for the tool and for the ways without it alike: put
+# a virtual environment's bin/ first to choose it. pip before 23.3 downloads every wheel in full
+# during `install --dry-run --report` even when the index serves PEP 658 metadata; the figures in
+# docs/benchmarks.md use pip 26.
 #
 # Modes:
 #   --hermetic (default)  scripts/bench/realistic_index.py (~90 files, ~200 MB for 4 targets,
@@ -131,10 +137,11 @@ measure() {
 }
 
 # download_seconds LOG: the seconds of the tool's download step, from its summary line on stderr,
-# today `downloaded 87 files in 12.3s`. Empty when there is no such line. The one place to adjust
+# `downloaded 87 files in 12.3s` (pip download batches) or `downloaded 87 files (195.4 MB) in 3.9s`
+# (the native downloader). Empty when there is no such line. The one place to adjust
 # when that line changes shape.
 download_seconds() {
-  sed -nE 's/.*downloaded [0-9]+ files.* in ([0-9]+(\.[0-9]+)?) ?s\b.*/\1/p' "$1" | tail -n 1
+  sed -nE 's/.*downloaded [0-9]+ files?.* in ([0-9]+(\.[0-9]+)?) ?s\b.*/\1/p' "$1" | tail -n 1
 }
 
 # Server counters (hermetic only): requests, body bytes and GETs of wheels served so far.
@@ -224,6 +231,8 @@ target_args() { # target_args "PLATFORMS..." "PYTHONS..."
 }
 mapfile -t targets4 < <(target_args "${platforms4[*]}" "${pythons4[*]}")
 mapfile -t targets12 < <(target_args "${platforms12[*]}" "${pythons12[*]}")
+# uv's --python-platform has no ppc64le: its many-target run is amd64/arm64 x the four Pythons.
+mapfile -t targets8 < <(target_args "linux/amd64 linux/arm64" "${pythons12[*]}")
 
 # new_project NAME: a project directory holding the requirements files (the tool's -C).
 new_project() {
@@ -300,12 +309,12 @@ else
   skip noop "tool, no-op re-run" "needs (a)"
 fi
 
-say "(e) raw transfer of the manifest's URLs"
-raw_note=""
-if [ "$okA" = 1 ] && [ -n "$have_curl" ]; then
+# raw_transfer KEY MANIFEST LABEL: the URLs of MANIFEST fetched with curl, 16 at once.
+raw_transfer() {
+  local key=$1 manifest=$2 label=$3 urls="$work/$1-urls.txt" dest="$work/$1" note=""
   # resolutions[].packages[].url, one per file; without URLs, files[].filename under the index's
   # packages/ (hermetic only).
-  python3 - "$projA/wheelhouse/manifest.json" "$work/raw-urls.txt" "${base_url:-}" <<'EOF'
+  python3 - "$manifest" "$urls" "${base_url:-}" <<'EOF'
 import json, sys
 manifest = json.load(open(sys.argv[1]))
 urls = {}
@@ -319,22 +328,27 @@ with open(sys.argv[2], "w") as out:
     for filename, url in sorted(urls.items()):
         out.write(f'url = "{url}"\noutput = "{filename}"\n')
 EOF
-  if [ -s "$work/raw-urls.txt" ]; then
-    mkdir -p "$work/raw"
-    if curl --help all 2>/dev/null | grep -q -- '--parallel-max'; then
-      mark
-      measure raw sh -c 'cd "$1" && curl --parallel --parallel-max 16 -s -f -K "$2"' sh "$work/raw" "$work/raw-urls.txt"
-      raw_note="curl --parallel --parallel-max 16"
-    else
-      awk -F'"' '/^url/ { print $2 }' "$work/raw-urls.txt" >"$work/raw-urls.list"
-      mark
-      measure raw sh -c 'cd "$1" && xargs -P 16 -n 1 curl -s -f -O <"$2"' sh "$work/raw" "$work/raw-urls.list"
-      raw_note="xargs -P16 curl (this curl has no --parallel)"
-    fi
-    record raw "raw transfer of the same URLs" "$work/raw" "$raw_note"
-  else
-    skip raw "raw transfer of the same URLs" "no URLs in the manifest"
+  if [ ! -s "$urls" ]; then
+    skip "$key" "$label" "no URLs in the manifest"
+    return
   fi
+  mkdir -p "$dest"
+  if curl --help all 2>/dev/null | grep -q -- '--parallel-max'; then
+    mark
+    measure "$key" sh -c 'cd "$1" && curl --parallel --parallel-max 16 -s -f -K "$2"' sh "$dest" "$urls"
+    note="curl --parallel --parallel-max 16"
+  else
+    awk -F'"' '/^url/ { print $2 }' "$urls" >"$urls.list"
+    mark
+    measure "$key" sh -c 'cd "$1" && xargs -P 16 -n 1 curl -s -f -O <"$2"' sh "$dest" "$urls.list"
+    note="xargs -P16 curl (this curl has no --parallel)"
+  fi
+  record "$key" "$label" "$dest" "$note"
+}
+
+say "(e) raw transfer of the manifest's URLs"
+if [ "$okA" = 1 ] && [ -n "$have_curl" ]; then
+  raw_transfer raw "$projA/wheelhouse/manifest.json" "raw transfer of the same URLs"
 else
   skip raw "raw transfer of the same URLs" "needs (a) and curl"
 fi
@@ -371,6 +385,24 @@ mark
 measure tool-12 env -C "$projG" $(caches tool-12) "${tool_cmd[@]}" -C "$projG" create-wheelhouse --resolver pip \
   "${targets12[@]}" "${tool_requirement_args[@]}" "${index_args[@]}"
 record tool-12 "tool --resolver pip, 12 targets, cold" "$projG/wheelhouse" "amd64/arm64/ppc64le x 3.10-3.13"
+if [ -f "$projG/wheelhouse/manifest.json" ] && [ -n "$have_curl" ]; then
+  say "(e2) raw transfer of the 12-target URLs"
+  raw_transfer raw-12 "$projG/wheelhouse/manifest.json" "raw transfer of the 12-target URLs"
+else
+  skip raw-12 "raw transfer of the 12-target URLs" "needs (g) and curl"
+fi
+
+if [ -n "$uv_bin" ]; then
+  say "(g2) tool --resolver uv, 8 targets, cold"
+  projG2=$(new_project tool-12-uv)
+  mark
+  # shellcheck disable=SC2046
+  measure tool-12-uv env -C "$projG2" $(caches tool-12-uv) "${tool_cmd[@]}" -C "$projG2" create-wheelhouse --resolver uv \
+    "${targets8[@]}" "${tool_requirement_args[@]}" "${index_args[@]}"
+  record tool-12-uv "tool --resolver uv, 8 targets, cold" "$projG2/wheelhouse" "amd64/arm64 x 3.10-3.13 (uv has no ppc64le)"
+else
+  skip tool-12-uv "tool --resolver uv, 8 targets, cold" "uv not found (\$XTASK_UV or PATH)"
+fi
 
 # --- the report ----------------------------------------------------------------------------------
 
@@ -381,7 +413,7 @@ goals="$work/goals.tsv"
 goal() {
   local what=$1 a=$2 b=$3 limit=$4 kind=$5 value="" shown verdict
   case $kind in
-    ratio) if [ -n "${secs[$a]:-}" ] && [ -n "${secs[$b]:-}" ]; then value=$(awk -v x="${secs[$a]}" -v y="${secs[$b]}" 'BEGIN { if (y > 0) printf "%.3f", x / y }'); fi ;;
+    ratio | info) if [ -n "${secs[$a]:-}" ] && [ -n "${secs[$b]:-}" ]; then value=$(awk -v x="${secs[$a]}" -v y="${secs[$b]}" 'BEGIN { if (y > 0) printf "%.3f", x / y }'); fi ;;
     seconds) value=${secs[$a]:-} ;;
     rss) if [ "${rss_self[$a]:-0}" -gt 0 ] && [ "${rss_self[$b]:-0}" -gt 0 ]; then value=$(awk -v x="${rss_self[$a]}" -v y="${rss_self[$b]}" 'BEGIN { printf "%.3f", x / y }'); fi ;;
   esac
@@ -391,7 +423,7 @@ goal() {
     case $kind in seconds) shown=$(printf '%.3f s' "$value") ;; *) shown=$(printf '%.2fx' "$value") ;; esac
     verdict=$(awk -v v="$value" -v g="$limit" 'BEGIN { print (v <= g) ? "met" : "MISSED" }')
   fi
-  case $kind in seconds) limit="<= $limit s" ;; *) limit="<= ${limit}x" ;; esac
+  case $kind in seconds) limit="<= $limit s" ;; info) limit="-" verdict="(no goal)" ;; *) limit="<= ${limit}x" ;; esac
   printf '%s\t%s\t%s\t%s\n' "$what" "$shown" "$limit" "$verdict" >>"$goals"
 }
 goal "cold create (pip resolver) / Makefile way" tool-pip make 0.5 ratio
@@ -400,6 +432,10 @@ goal "cold create (pip resolver) / hand-parallel script" tool-pip hand 0.8 ratio
 goal "cold create (uv resolver) / hand-parallel script" tool-uv hand 0.8 ratio
 goal "download phase / raw transfer of the same URLs" download raw 1.3 ratio
 goal "12 targets / 4 targets (cold, pip resolver)" tool-12 tool-pip 1.6 ratio
+goal "8 targets / 4 targets (cold, uv resolver)" tool-12-uv tool-uv - info
+goal "for scale: raw transfer, 12-target / 4-target URLs" raw-12 raw - info
+goal "12 targets, pip resolver / raw transfer of its URLs" tool-12 raw-12 - info
+goal "4 targets, pip resolver / raw transfer of its URLs" tool-pip raw - info
 goal "no-op re-run (median of 5)" noop "" 0.3 seconds
 goal "memory flat: tool's own peak RSS, 12 targets / 4 targets" tool-12 tool-pip 1.25 rss
 

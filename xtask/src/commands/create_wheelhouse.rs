@@ -23,7 +23,7 @@ use xtask::{
         },
         metrics::Sample,
         paths::display_path,
-        resolution::{Pin, Resolver},
+        resolution::Pin,
         staleness::{self, Current},
         target::Target,
     },
@@ -267,11 +267,10 @@ fn update(plan: &Plan, previous: Option<&Manifest>, refresh: bool) -> Result<Out
     if builder.dir.exists() {
         fs_err::remove_dir_all(&builder.dir)?;
     }
-    if plan.resolver == Resolver::Uv {
-        for (job, pins) in plan.jobs_to_run.iter().zip(&mut resolutions) {
-            if to_resolve.iter().any(|resolved| std::ptr::eq(*resolved, job)) {
-                fetch::complete_from_wheels(plan, job, pins, &staging.dir)?;
-            }
+    for (job, pins) in plan.jobs_to_run.iter().zip(&mut resolutions) {
+        let fresh = to_resolve.iter().any(|resolved| std::ptr::eq(*resolved, job));
+        if fresh && fetch::needs_metadata(plan, job) {
+            fetch::complete_from_wheels(plan, job, pins, &staging.dir)?;
         }
     }
 

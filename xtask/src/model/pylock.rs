@@ -27,8 +27,8 @@ pub enum PylockError {
     #[error("{origin} is not a valid pylock.toml: {message}")]
     Toml { origin: String, message: String },
     #[error(
-        "{origin} has lock-version {version}, and this tool reads lock-version {LOCK_MAJOR}.x\nhint: use a uv \
-         that writes lock-version {LOCK_MAJOR}, or --resolver pip"
+        "{origin} has lock-version {version}, and this tool reads lock-version {LOCK_MAJOR}.x\nhint: write the lock \
+         with a tool that writes lock-version {LOCK_MAJOR} (uv does), or resolve the requirements instead"
     )]
     UnsupportedVersion { origin: String, version: String },
     #[error("{origin}: no wheel of `{package}` fits {target}; the lock offers: {offered}")]
@@ -37,6 +37,8 @@ pub enum PylockError {
     NotAWheel { origin: String, package: String, source_kind: String },
     #[error("{origin}: `{package}` has a marker that does not parse: {message}")]
     Marker { origin: String, package: String, message: String },
+    #[error("{origin} is not for {target}: {why}")]
+    NotForTarget { origin: String, target: String, why: String },
     #[error(transparent)]
     Target(#[from] TargetError),
     #[error("{0}")]
@@ -47,6 +49,9 @@ pub enum PylockError {
 #[serde(rename_all = "kebab-case")]
 struct Lock {
     lock_version: String,
+    /// Markers of the environments the lock is for; none of them true: not for this target.
+    environments: Option<Vec<String>>,
+    requires_python: Option<String>,
     #[serde(default)]
     packages: Vec<Package>,
 }
@@ -89,6 +94,7 @@ pub fn parse_pylock(text: &str, origin: &str, target: &Target, requested: &[Stri
         return Err(PylockError::UnsupportedVersion { origin: origin.to_owned(), version: lock.lock_version });
     }
     let environment = marker_environment_of(&target.marker_environment()).map_err(PylockError::Environment)?;
+    check_lock_applies(&lock, origin, target, &environment)?;
     let requests = requested_by_name(requested, &environment);
     let ranks = tag_ranks(target)?;
     let mut pins = Vec::with_capacity(lock.packages.len());
@@ -136,6 +142,50 @@ pub fn parse_pylock(text: &str, origin: &str, target: &Target, requested: &[Stri
     }
     pins.sort_by(|left, right| left.package.name.cmp(&right.package.name));
     Ok(pins)
+}
+
+/// A lock names the environments and the Pythons it was made for; a target outside them would
+/// get a set nobody resolved for it.
+fn check_lock_applies(
+    lock: &Lock,
+    origin: &str,
+    target: &Target,
+    environment: &MarkerEnvironment,
+) -> Result<(), PylockError> {
+    let not_for =
+        |why: String| PylockError::NotForTarget { origin: origin.to_owned(), target: target.to_string(), why };
+    if let Some(specifiers) = &lock.requires_python {
+        let parsed: pep508_rs::pep440_rs::VersionSpecifiers = specifiers
+            .parse()
+            .map_err(|error| not_for(format!("its requires-python `{specifiers}` does not parse: {error}")))?;
+        let version: pep508_rs::pep440_rs::Version =
+            target.python.full().parse().map_err(|error| not_for(format!("{error}")))?;
+        if !parsed.contains(&version) {
+            return Err(not_for(format!("its requires-python is `{specifiers}`, the target's Python is {version}")));
+        }
+    }
+    if let Some(environments) = &lock.environments {
+        let mut holds = false;
+        for text in environments {
+            let marker: MarkerTree = text.parse().map_err(|error: pep508_rs::Pep508Error| {
+                not_for(format!("its environment `{text}` does not parse: {}", error.message))
+            })?;
+            holds |= marker.evaluate(environment, &[]);
+        }
+        if !holds {
+            return Err(not_for(format!("none of its environments holds ({})", environments.join("; "))));
+        }
+    }
+    Ok(())
+}
+
+/// A lock says nothing of which packages were asked for: those no other package of the target
+/// depends on are its roots, and are marked `direct`. Runs after the edges are linked.
+pub fn mark_roots_direct(pins: &mut [Pin]) {
+    let depended_on: BTreeSet<String> = pins.iter().flat_map(|pin| pin.package.dependencies.iter().cloned()).collect();
+    for pin in pins.iter_mut() {
+        pin.package.direct = !depended_on.contains(&pin.package.name);
+    }
 }
 
 /// The file to fetch: the wheel the target ranks first, or a direct URL to a wheel (`archive`).
@@ -270,6 +320,43 @@ mod tests {
         let pins = parse_pylock(text, "the lock", &target, &[]).unwrap();
         let chosen: Vec<&str> = pins.iter().map(|pin| pin.package.filename.as_str()).collect();
         assert_eq!(chosen, expected);
+    }
+
+    #[test]
+    fn a_lock_for_other_environments_or_pythons_is_refused_for_the_target() {
+        let amd64 = || target(Platform::Amd64, "3.11");
+        let only_arm = "lock-version = \"1.0\"\nenvironments = [\"platform_machine == 'aarch64'\"]\n";
+        let error = parse_pylock(only_arm, "pylock.toml", &amd64(), &[]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("pylock.toml is not for linux/amd64 python 3.11: none of its environments holds"),
+            "{error}"
+        );
+        let newer = "lock-version = \"1.0\"\nrequires-python = \">=3.12\"\n";
+        let error = parse_pylock(newer, "pylock.toml", &amd64(), &[]).unwrap_err();
+        assert!(error.to_string().contains("its requires-python is `>=3.12`, the target's Python is 3.11"), "{error}");
+        let both = "lock-version = \"1.0\"\nrequires-python = \">=3.10\"\nenvironments = [\"platform_machine == 'aarch64'\", \"platform_machine == 'x86_64'\"]\n";
+        assert!(parse_pylock(both, "pylock.toml", &amd64(), &[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn roots_of_a_lock_are_the_packages_nothing_depends_on() {
+        let mut pins = parse_pylock(
+            &lock(
+                &[package("app", &["app-2.0-py3-none-any.whl"]), package("lib", &["lib-2.0-py3-none-any.whl"])]
+                    .concat(),
+            ),
+            "the lock",
+            &target(Platform::Amd64, "3.11"),
+            &[],
+        )
+        .unwrap();
+        pins[0].package.dependencies = vec!["lib".to_owned()];
+        mark_roots_direct(&mut pins);
+        let direct: Vec<(&str, bool)> =
+            pins.iter().map(|pin| (pin.package.name.as_str(), pin.package.direct)).collect();
+        assert_eq!(direct, [("app", true), ("lib", false)]);
     }
 
     const COMPILED: [&str; 5] = [

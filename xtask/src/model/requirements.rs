@@ -74,6 +74,50 @@ pub fn read(root: &Path, path: &Path, read_file: ReadFile<'_>) -> Result<Require
     })
 }
 
+/// What a path given as requirements holds, told from its name and, for another `.toml`, from
+/// its first keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    /// pip's requirements format.
+    Requirements,
+    /// A PEP 751 lock: `pylock.toml` or `pylock.NAME.toml`.
+    Pylock,
+    UvLock,
+    Pyproject,
+    /// A `.toml` file that is none of these.
+    UnknownToml,
+}
+
+impl InputKind {
+    pub fn of(path: &Path, text: &str) -> InputKind {
+        let name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+        if name == "pylock.toml" || (name.starts_with("pylock.") && name.ends_with(".toml")) {
+            return InputKind::Pylock;
+        }
+        match name.as_str() {
+            "uv.lock" => return InputKind::UvLock,
+            "pyproject.toml" => return InputKind::Pyproject,
+            _ => {}
+        }
+        let keys = || text.lines().map(str::trim).filter(|line| !line.is_empty() && !line.starts_with('#'));
+        if name.ends_with(".toml") || name.ends_with(".lock") {
+            if keys().any(|line| line.starts_with("lock-version")) {
+                return InputKind::Pylock;
+            }
+            if keys().any(|line| line == "[project]" || line == "[build-system]") {
+                return InputKind::Pyproject;
+            }
+            if keys().any(|line| line == "[[package]]") && keys().any(|line| line.starts_with("version =")) {
+                return InputKind::UvLock;
+            }
+            if name.ends_with(".toml") {
+                return InputKind::UnknownToml;
+            }
+        }
+        InputKind::Requirements
+    }
+}
+
 /// The manifest names requirements files relative to the project root, and refuses any other
 /// name when it is read back (it may come from anywhere): a file outside the root is refused here,
 /// before anything is written.
@@ -226,6 +270,24 @@ fn include_target(line: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_kind_of_an_input_comes_from_its_name_then_its_keys() {
+        use super::InputKind::{self, *};
+        let check = |name: &str, text: &str, expected: InputKind| {
+            assert_eq!(InputKind::of(std::path::Path::new(name), text), expected, "{name}");
+        };
+        check("requirements.txt", "flask\n", Requirements);
+        check("app/pylock.toml", "", Pylock);
+        check("pylock.api.toml", "", Pylock);
+        check("uv.lock", "", UvLock);
+        check("pyproject.toml", "", Pyproject);
+        check("locks/api.toml", "# made by hand\nlock-version = \"1.0\"\n", Pylock);
+        check("deps.toml", "[project]\nname = \"x\"\n", Pyproject);
+        check("other.lock", "version = 1\n\n[[package]]\nname = \"x\"\n", UvLock);
+        check("requirements.lock", "flask==3.0\n", Requirements);
+        check("settings.toml", "[tool]\nx = 1\n", UnknownToml);
+    }
+
     #[test]
     fn a_file_outside_the_root_is_refused_before_anything_is_written() {
         let read = |_: &std::path::Path| -> std::io::Result<Vec<u8>> { Ok(b"-r ../../shared/base.txt\n".to_vec()) };

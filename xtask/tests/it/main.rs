@@ -9,6 +9,7 @@ mod hostile_archives;
 mod init;
 mod kill;
 mod live;
+mod lock_inputs;
 mod pack_verify;
 mod properties;
 mod regressions;

@@ -16,7 +16,7 @@ use xtask::{
     model::target::Target,
     model::{
         manifest::BUILD_TOOLS,
-        pylock::parse_pylock,
+        pylock::{mark_roots_direct, parse_pylock},
         requirements::requested_lines,
         resolution::{link_under_target, parse_report, requires_dist_of_metadata, Pin, Resolver},
         wheel_name::DistributionName,
@@ -104,8 +104,9 @@ pub fn resolve_all(plan: &Plan, jobs: &[&Job], builder: &SdistBuilder) -> Result
     let started = Instant::now();
     let results = parallel::map(jobs, plan.resolve_jobs, |sh, job| {
         let job_started = Instant::now();
-        let result = match (plan.resolver, &plan.uv) {
-            (Resolver::Uv, Some(uv)) => resolve_with_uv(sh, plan, job, uv),
+        let result = match (&job.source, plan.resolver, &plan.uv) {
+            (JobSource::Lock(path), _, _) => read_lock(plan, job, path),
+            (_, Resolver::Uv, Some(uv)) => resolve_with_uv(sh, plan, job, uv),
             _ => resolve_one(sh, plan, job, builder),
         };
         if let Ok(pins) = &result {
@@ -132,7 +133,7 @@ fn resolve_one(sh: &Shell, plan: &Plan, job: &Job, builder: &SdistBuilder) -> Re
     let target = &plan.targets[job.target];
     let context = || format!("{} for {target}", job.group);
     let inputs = match &job.source {
-        JobSource::File(path) => Inputs::RequirementsFile(path),
+        JobSource::File(path) | JobSource::Lock(path) => Inputs::RequirementsFile(path),
         JobSource::BuildTools => Inputs::Packages(&BUILD_TOOLS),
     };
     let mut index = plan.index.clone();
@@ -192,7 +193,7 @@ fn resolve_with_uv(sh: &Shell, plan: &Plan, job: &Job, uv: &Uv) -> Result<Vec<Pi
     let target = &plan.targets[job.target];
     let context = || format!("{} for {target}", job.group);
     let (inputs, requested) = match &job.source {
-        JobSource::File(path) => (
+        JobSource::File(path) | JobSource::Lock(path) => (
             Inputs::RequirementsFile(path),
             requested_lines(path, &|path: &Path| fs_err::read(path)).with_context(context)?,
         ),
@@ -217,6 +218,20 @@ fn resolve_with_uv(sh: &Shell, plan: &Plan, job: &Job, uv: &Uv) -> Result<Vec<Pi
     Ok(parse_pylock(&lock, &origin, target, &requested)?)
 }
 
+/// A PEP 751 lock for the target: its packages whose markers hold, the wheel the target ranks
+/// first of each, no resolution.
+fn read_lock(plan: &Plan, job: &Job, path: &Path) -> Result<Vec<Pin>> {
+    let target = &plan.targets[job.target];
+    let text = fs_err::read_to_string(path)?;
+    Ok(parse_pylock(&text, &job.group, target, &[])?)
+}
+
+/// Whether the pins of `job` come without `Requires-Dist` (uv's lock, a lock given as input),
+/// to be filled in by [`complete_from_wheels`] once the wheels are here.
+pub fn needs_metadata(plan: &Plan, job: &Job) -> bool {
+    matches!(job.source, JobSource::Lock(_)) || plan.resolver == Resolver::Uv
+}
+
 /// Fills `requires_dist` of a uv resolution from the METADATA of each wheel, now in `staging`,
 /// and adds the edges with the code the pip path uses: both resolvers give the same manifest.
 /// The wheel is read rather than the index's PEP 658 `.metadata` file, because the tool has no
@@ -232,7 +247,11 @@ pub fn complete_from_wheels(plan: &Plan, job: &Job, pins: &mut [Pin], staging: &
     }
     link_under_target(pins, &target.marker_environment())
         .map_err(anyhow::Error::from)
-        .with_context(|| format!("{} for {target}", job.group))
+        .with_context(|| format!("{} for {target}", job.group))?;
+    if matches!(job.source, JobSource::Lock(_)) {
+        mark_roots_direct(pins);
+    }
+    Ok(())
 }
 
 /// The first of the conflict's requirements that the target has no wheel of (and that has not

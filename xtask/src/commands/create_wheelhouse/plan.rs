@@ -11,7 +11,7 @@ use xtask::{
         digest::hex,
         manifest::{IndexSettings, BUILD_TOOLS, BUILD_TOOLS_GROUP, FORMAT_VERSION},
         redact::redact_url,
-        requirements::{self, RequirementsRecord},
+        requirements::{self, InputKind, RequirementsRecord},
         resolution::Resolver,
         target::{Target, TargetRecord},
     },
@@ -56,6 +56,8 @@ pub struct Job {
 }
 
 pub enum JobSource {
+    /// A PEP 751 lock: read for the target, no resolution.
+    Lock(PathBuf),
     File(PathBuf),
     BuildTools,
 }
@@ -77,7 +79,9 @@ pub fn plan(sh: &Shell, project: &Project, args: &CreateWheelhouse) -> Result<Pl
     let target_records = targets.iter().map(Target::record).collect::<Result<Vec<_>, _>>()?;
 
     let mut requirements = Vec::new();
+    let mut kinds = Vec::new();
     for path in &requirement_paths {
+        kinds.push(input_kind(path)?);
         let record = requirements::read(root, path, &|path: &Path| std::fs::read(path))
             .with_context(|| format!("cannot use requirements file {}", path.display()))?;
         requirements.push(record);
@@ -106,7 +110,14 @@ pub fn plan(sh: &Shell, project: &Project, args: &CreateWheelhouse) -> Result<Pl
     let mut groups: Vec<(String, String, JobSource)> = requirements
         .iter()
         .zip(&requirement_paths)
-        .map(|(record, path)| (record.path.clone(), record.content_digest(), JobSource::File(path.clone())))
+        .zip(&kinds)
+        .map(|((record, path), kind)| {
+            let source = match kind {
+                InputKind::Pylock => JobSource::Lock(path.clone()),
+                _ => JobSource::File(path.clone()),
+            };
+            (record.path.clone(), record.content_digest(), source)
+        })
         .collect();
     if build_tools {
         groups.push((BUILD_TOOLS_GROUP.to_owned(), BUILD_TOOLS.join(" "), JobSource::BuildTools));
@@ -132,6 +143,7 @@ pub fn plan(sh: &Shell, project: &Project, args: &CreateWheelhouse) -> Result<Pl
             let key = digest(&parts);
             let source = match &source {
                 JobSource::File(path) => JobSource::File(path.clone()),
+                JobSource::Lock(path) => JobSource::Lock(path.clone()),
                 JobSource::BuildTools => JobSource::BuildTools,
             };
             jobs_to_run.push(Job { group: group.clone(), source, target: target_index, key });
@@ -158,6 +170,31 @@ pub fn plan(sh: &Shell, project: &Project, args: &CreateWheelhouse) -> Result<Pl
         jobs,
         build_sdists,
     })
+}
+
+/// What the input holds: a requirements file or a PEP 751 lock; the inputs not read yet are
+/// refused by name, never handed to pip (which would say `Invalid requirement: 'version = 1'`).
+fn input_kind(path: &Path) -> Result<InputKind> {
+    let text =
+        fs_err::read_to_string(path).with_context(|| format!("cannot use requirements file {}", path.display()))?;
+    let kind = InputKind::of(path, &text);
+    let shown = path.display();
+    match kind {
+        InputKind::Requirements | InputKind::Pylock => Ok(kind),
+        InputKind::UvLock => bail!(
+            "{shown} is a uv lock, which this version of the tool does not read yet\nhint: export it as a PEP 751 \
+             lock and pass that: `uv export --format pylock.toml -o pylock.toml`, then -r pylock.toml"
+        ),
+        InputKind::Pyproject => bail!(
+            "{shown} is a pyproject.toml, which this version of the tool does not read yet\nhint: lock it (`uv lock`, \
+             then `uv export --format pylock.toml -o pylock.toml`) and pass -r pylock.toml, or list its \
+             dependencies in a requirements file"
+        ),
+        InputKind::UnknownToml => bail!(
+            "{shown} is a TOML file but neither a pylock.toml (no `lock-version`), a uv.lock nor a pyproject.toml\nhint: \
+             pass a requirements file or a PEP 751 lock (pylock.toml, pylock.NAME.toml)"
+        ),
+    }
 }
 
 /// The names and sizes in local find-links directories: new files there can change a resolution.

@@ -1,0 +1,181 @@
+//! A PEP 751 lock as input: read per target (markers, the wheel the target ranks first), no
+//! resolution at all, the same wheelhouse as the requirements it locks; the inputs not read yet
+//! are refused by name.
+
+use std::collections::BTreeMap;
+
+use crate::support::{
+    project::{stderr, Project, FOUR_TARGETS, ONE_TARGET},
+    Server, ServerOptions,
+};
+
+const COMPILED: [&str; 5] = [
+    "compiled-2.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+    "compiled-2.0-cp312-cp312-manylinux_2_28_x86_64.whl",
+    "compiled-2.0-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl",
+    "compiled-2.0-cp312-cp312-manylinux_2_17_aarch64.manylinux2014_aarch64.whl",
+    "compiled-2.0-cp311-cp311-musllinux_1_2_x86_64.whl",
+];
+
+/// What `requirements.txt` below resolves to, as a lock: markers both ways, a compiled package
+/// with a wheel per tag, the files on `files_url`.
+fn pylock(project: &Project, files_url: &str, compiled: &[&str]) -> String {
+    let file = |name: &str| {
+        format!(
+            "{{ name = \"{name}\", url = \"{files_url}{name}\", hashes = {{ sha256 = \"{}\" }} }}",
+            project.index.sha256_of(name)
+        )
+    };
+    let package = |name: &str, version: &str, marker: Option<&str>, wheels: &[&str]| {
+        let marker = marker.map(|marker| format!("marker = '{marker}'\n")).unwrap_or_default();
+        let wheels: Vec<String> = wheels.iter().map(|wheel| file(wheel)).collect();
+        format!(
+            "\n[[packages]]\nname = \"{name}\"\nversion = \"{version}\"\n{marker}wheels = [{}]\n",
+            wheels.join(", ")
+        )
+    };
+    let pure = |name: &str| format!("{name}-1.0-py3-none-any.whl");
+    [
+        "lock-version = \"1.0\"\nrequires-python = \">=3.11\"\ncreated-by = \"hand\"\n".to_owned(),
+        package("armonly", "1.0", Some("platform_machine == \"aarch64\""), &[&pure("armonly")]),
+        package("compiled", "2.0", None, compiled),
+        package("newpy", "1.0", Some("python_version >= \"3.12\""), &[&pure("newpy")]),
+        package("oldpy", "1.0", Some("python_version < \"3.12\""), &[&pure("oldpy")]),
+        package("purelib", "1.0", None, &[&pure("purelib")]),
+        package("x86helper", "1.0", Some("platform_machine == \"x86_64\""), &[&pure("x86helper")]),
+        package(
+            "x86only",
+            "1.0",
+            Some("platform_machine == \"x86_64\""),
+            &["x86only-1.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"],
+        ),
+    ]
+    .concat()
+}
+
+fn as_strs(flags: &[String]) -> Vec<&str> {
+    flags.iter().map(String::as_str).collect()
+}
+
+/// Per target, each package as `name version filename -> dependencies`.
+fn packages_by_target(manifest: &serde_json::Value) -> BTreeMap<String, Vec<String>> {
+    let mut by_target = BTreeMap::new();
+    for resolution in manifest["resolutions"].as_array().unwrap() {
+        let packages = resolution["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|package| {
+                format!(
+                    "{} {} {} direct={} -> {}",
+                    package["name"].as_str().unwrap(),
+                    package["version"].as_str().unwrap(),
+                    package["filename"].as_str().unwrap(),
+                    package["direct"],
+                    package["dependencies"]
+                )
+            })
+            .collect();
+        by_target.insert(resolution["target"].as_str().unwrap().to_owned(), packages);
+    }
+    by_target
+}
+
+#[test]
+fn a_pylock_gives_the_wheelhouse_of_the_requirements_it_locks_without_resolving() {
+    let project = Project::new();
+    let server = Server::start(project.index.root(), ServerOptions::default());
+    let files_url = format!("{}files/", server.base_url());
+    project.write("requirements.txt", "purelib\ncompiled\nx86only; platform_machine == \"x86_64\"\n");
+    project.write("pylock.toml", &pylock(&project, &files_url, &COMPILED));
+    let flags = |input: &str, wheelhouse: &str| -> Vec<String> {
+        [
+            &["-r", input, "--wheelhouse", wheelhouse, "--index-url", &server.url(), "--no-build-tools"][..],
+            &FOUR_TARGETS,
+        ]
+        .concat()
+        .iter()
+        .map(|flag| flag.to_string())
+        .collect()
+    };
+    let from_requirements = flags("requirements.txt", "wheelhouse-req");
+    project.create(&as_strs(&from_requirements));
+    let pages_before = server.requests().iter().filter(|target| target.contains("/simple/")).count();
+    assert!(pages_before > 0, "pip read the index: {:?}", server.requests());
+
+    let from_lock = flags("pylock.toml", "wheelhouse-lock");
+    let output = project.create(&as_strs(&from_lock));
+    let pages_after = server.requests().iter().filter(|target| target.contains("/simple/")).count();
+    assert_eq!(pages_after, pages_before, "a lock needs no index page: {}", stderr(&output));
+
+    let read = |wheelhouse: &str| -> serde_json::Value {
+        serde_json::from_str(&fs_err::read_to_string(project.root().join(wheelhouse).join("manifest.json")).unwrap())
+            .unwrap()
+    };
+    let (by_requirements, by_lock) = (read("wheelhouse-req"), read("wheelhouse-lock"));
+    let locked = packages_by_target(&by_lock);
+    assert_eq!(locked.len(), 4, "{locked:?}");
+    assert!(
+        locked["linux-arm64-cp312"]
+            .contains(&"purelib 1.0 purelib-1.0-py3-none-any.whl direct=true -> [\"armonly\",\"newpy\"]".to_owned()),
+        "{locked:?}"
+    );
+    assert_eq!(locked, packages_by_target(&by_requirements));
+    let files = |manifest: &serde_json::Value| {
+        manifest["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|file| (file["filename"].clone(), file["sha256"].clone(), file["targets"].clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(files(&by_lock), files(&by_requirements));
+}
+
+#[test]
+fn a_lock_without_a_wheel_for_a_target_names_package_target_and_what_it_offers() {
+    let project = Project::new();
+    let files_url = format!("{}/", crate::support::index::file_url(&project.index.files_dir()));
+    let x86_only = [COMPILED[0], COMPILED[1]];
+    project.write("pylock.toml", &pylock(&project, &files_url, &x86_only));
+    let output = project.create_fails(
+        &[&["-r", "pylock.toml", "--no-build-tools", "--platform", "linux/arm64", "--python", "3.11"][..]].concat(),
+    );
+    let text = stderr(&output);
+    for needed in ["pylock.toml: no wheel of `compiled==2.0` fits linux/arm64 python 3.11", COMPILED[0], COMPILED[1]] {
+        assert!(text.contains(needed), "no `{needed}` in:\n{text}");
+    }
+    assert!(!project.wheelhouse().exists());
+
+    // A hash the bytes do not have: the downloader's check, naming both digests.
+    let wrong = pylock(&project, &files_url, &COMPILED)
+        .replace(&project.index.sha256_of("purelib-1.0-py3-none-any.whl"), &"0".repeat(64));
+    project.write("pylock.toml", &wrong);
+    let output = project.create_fails(&[&["-r", "pylock.toml", "--no-build-tools"][..], &ONE_TARGET].concat());
+    let text = stderr(&output);
+    assert!(text.contains("sha256 mismatch for purelib 1.0 (purelib-1.0-py3-none-any.whl)"), "{text}");
+    assert!(text.contains(&"0".repeat(64)), "{text}");
+}
+
+#[test]
+fn inputs_not_read_yet_are_refused_by_name_never_handed_to_pip() {
+    let project = Project::new();
+    for (name, text, expected) in [
+        ("uv.lock", "version = 1\n\n[[package]]\nname = \"x\"\n", "uv.lock is a uv lock"),
+        ("pyproject.toml", "[project]\nname = \"x\"\n", "pyproject.toml is a pyproject.toml"),
+        ("deps.toml", "[tool.x]\ny = 1\n", "deps.toml is a TOML file but neither a pylock.toml"),
+    ] {
+        project.write(name, text);
+        let output = project.create_fails(&[&["-r", name, "--no-build-tools"][..], &ONE_TARGET].concat());
+        let text = stderr(&output);
+        assert!(text.contains(expected) && text.contains("hint:"), "{name}:\n{text}");
+        assert!(!text.contains("Invalid requirement"), "{name}: pip's words:\n{text}");
+    }
+    project.write("pylock.toml", "lock-version = \"2.0\"\n");
+    let output = project.create_fails(&[&["-r", "pylock.toml", "--no-build-tools"][..], &ONE_TARGET].concat());
+    assert!(
+        stderr(&output).contains("pylock.toml has lock-version 2.0, and this tool reads lock-version 1.x"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -10,6 +10,7 @@
 #   tool, download phase        from the tool's own summary line (see download_seconds)
 #   tool, 12 targets            amd64/arm64/ppc64le x Python 3.10-3.13, cold
 #   tool, no-op re-run          the 4-target wheelhouse again, median of 5
+#   from pylock.toml            the 4 targets from uv's universal locks of both files: no resolution
 #   many targets, uv and raw    8 targets with --resolver uv (uv has no ppc64le), and the 12-target URLs by curl, for scale
 #
 # pip is the one of the first `python3` on PATH, for the tool and for the ways without it alike: put
@@ -365,6 +366,30 @@ else
   skip tool-uv "tool --resolver uv, 4 targets, cold" "uv not found (\$XTASK_UV or PATH)"
 fi
 
+if [ -n "$uv_bin" ]; then
+  say "(i) tool from PEP 751 locks, 4 targets, cold (the locks made by uv, untimed)"
+  projL=$(new_project tool-lock)
+  lock_ok=1
+  for name in api worker; do
+    # One universal lock per file, as a team commits it: every wheel of every platform, markers.
+    # shellcheck disable=SC2046
+    env $(caches lock-maker) "$uv_bin" pip compile "$projL/requirements-$name.txt" --universal --python-version 3.10 \
+      --format pylock.toml -o "$projL/pylock.$name.toml" --only-binary :all: --no-header --quiet \
+      ${index_args[@]+"${index_args[@]}"} >"$work/logs/lock-$name.log" 2>&1 || lock_ok=0
+  done
+  if [ "$lock_ok" = 1 ]; then
+    mark
+    # shellcheck disable=SC2046
+    measure tool-lock env -C "$projL" $(caches tool-lock) "${tool_cmd[@]}" -C "$projL" create-wheelhouse \
+      "${targets4[@]}" -r pylock.api.toml -r pylock.worker.toml "${index_args[@]}"
+    record tool-lock "tool from pylock.toml, 4 targets, cold" "$projL/wheelhouse" "no resolution: uv's universal locks of both files"
+  else
+    skip tool-lock "tool from pylock.toml, 4 targets, cold" "uv could not write the locks, see the logs"
+  fi
+else
+  skip tool-lock "tool from pylock.toml, 4 targets, cold" "uv not found to write the locks"
+fi
+
 say "(c) the Makefile way (12 serial pip download)"
 mark
 # shellcheck disable=SC2046,SC2016
@@ -431,6 +456,7 @@ goal "cold create (uv resolver) / Makefile way" tool-uv make 0.5 ratio
 goal "cold create (pip resolver) / hand-parallel script" tool-pip hand 0.8 ratio
 goal "cold create (uv resolver) / hand-parallel script" tool-uv hand 0.8 ratio
 goal "download phase / raw transfer of the same URLs" download raw 1.3 ratio
+goal "cold create from pylock.toml / from requirements (pip)" tool-lock tool-pip 0.3 ratio
 goal "12 targets / 4 targets (cold, pip resolver)" tool-12 tool-pip 1.6 ratio
 goal "8 targets / 4 targets (cold, uv resolver)" tool-12-uv tool-uv - info
 goal "for scale: raw transfer, 12-target / 4-target URLs" raw-12 raw - info

@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use crate::model::resolution::percent_decode;
+
 /// A user name and password for HTTP basic authentication. Its `Debug` never shows the password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
@@ -84,24 +86,7 @@ pub fn credentials_for(url: &str, index_urls: &[String], netrc: Option<&str>) ->
 /// sends it.
 fn split_userinfo(userinfo: &str) -> Option<Credentials> {
     let (username, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-    Some(Credentials { username: percent_decode(username)?, password: percent_decode(password)? })
-}
-
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] == b'%' {
-            let hex = text.get(index + 1..index + 3)?;
-            decoded.push(u8::from_str_radix(hex, 16).ok()?);
-            index += 3;
-        } else {
-            decoded.push(bytes[index]);
-            index += 1;
-        }
-    }
-    String::from_utf8(decoded).ok()
+    Some(Credentials { username: percent_decode(username), password: percent_decode(password) })
 }
 
 /// The `login` and `password` of `machine HOST` in a netrc file, else of `default`. Tokens are

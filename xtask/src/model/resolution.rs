@@ -259,7 +259,8 @@ pub fn filename_of(url: &str) -> Result<String, ReportError> {
     Ok(percent_decode(last))
 }
 
-fn percent_decode(text: &str) -> String {
+/// `%XX` escapes decoded, anything else kept as written (as Python's `unquote` does).
+pub fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut index = 0;

@@ -18,6 +18,7 @@ use crate::{
         digest::hex,
         http_auth::{credentials_for, is_trusted_host, url_parts, without_userinfo},
         redact::redact_text,
+        resolution::percent_decode,
     },
     tools::pip::HttpOptions,
 };
@@ -243,21 +244,7 @@ fn stream(
 fn file_url_path(url: &str) -> Option<PathBuf> {
     let parts = url_parts(url).filter(|parts| parts.scheme.eq_ignore_ascii_case("file"))?;
     let path = parts.path.split(['#', '?']).next().unwrap_or_default();
-    let mut bytes = Vec::with_capacity(path.len());
-    let mut rest = path.as_bytes();
-    while let Some((&first, tail)) = rest.split_first() {
-        match (first, tail.get(..2).and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok())) {
-            (b'%', Some(byte)) => {
-                bytes.push(byte);
-                rest = &tail[2..];
-            }
-            _ => {
-                bytes.push(first);
-                rest = tail;
-            }
-        }
-    }
-    Some(PathBuf::from(String::from_utf8(bytes).ok()?))
+    Some(PathBuf::from(percent_decode(path)))
 }
 
 /// The text of `~/.netrc` (or `$NETRC`), which pip's requests reads for a host's credentials.

@@ -103,8 +103,15 @@ pub fn run(project: &Project, args: &PackWheelhouse) -> Result<()> {
     }
     let (buffered, digests) = writer.finish().context("cannot finish the archive")?;
     let partial = buffered.into_inner().map_err(|error| error.into_error())?;
-    // The archive first, then its sidecar: a kill in between leaves a sidecar that no longer
-    // matches, which verify-wheelhouse reports, never a half-written archive.
+    // The old sidecar goes first, then the archive is renamed into place, then the new sidecar
+    // is written: a kill at any moment leaves an archive whose sidecar matches it or is missing
+    // (a warning), never one that vouches for the previous archive, and never a half-written one.
+    match std::fs::remove_file(&sidecar) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            return Err(anyhow::Error::new(error).context(format!("cannot replace {}", sidecar.display())));
+        }
+        _ => {}
+    }
     partial::persist(partial, &output)?;
     partial::write_file(&sidecar, sidecar_line(&digests.archive_sha256, &output_name).as_bytes())?;
 

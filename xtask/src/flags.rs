@@ -313,7 +313,7 @@ pub struct CreateWheelhouse {
     /// CPU-bound work at once: hashing, sdist builds, pip downloads of the fallback (default: CPUs)
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
-    /// Resolutions at once, one per requirements file and target; they wait on the index (default: 4 x CPUs, at most 16)
+    /// Resolutions at once, one per requirements file and target; they wait on the index (default: 8 x CPUs, at most 16)
     #[arg(long, value_name = "N")]
     pub resolve_jobs: Option<usize>,
     /// File transfers at once (default: 16)

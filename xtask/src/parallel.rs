@@ -1,9 +1,12 @@
 //! A small work pool: each item runs on one of `jobs` threads, each thread with its own
 //! `xshell::Shell` (a Shell is not `Sync`). Results come back in the items' order.
 
-use std::sync::{
-    atomic::{AtomicUsize, Ordering},
-    Mutex,
+use std::{
+    collections::VecDeque,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Condvar, Mutex, MutexGuard,
+    },
 };
 
 use anyhow::Result;
@@ -80,6 +83,86 @@ impl<T: Send + 'static> Background<T> {
     }
 }
 
+/// Work handed from producers to consumers as it appears: `pop` waits for an item, and returns
+/// `None` once the queue is closed and empty, or cancelled.
+pub struct Queue<T> {
+    state: Mutex<QueueState<T>>,
+    ready: Condvar,
+}
+
+struct QueueState<T> {
+    items: VecDeque<T>,
+    closed: bool,
+    cancelled: bool,
+}
+
+impl<T> Default for Queue<T> {
+    fn default() -> Queue<T> {
+        Queue {
+            state: Mutex::new(QueueState { items: VecDeque::new(), closed: false, cancelled: false }),
+            ready: Condvar::new(),
+        }
+    }
+}
+
+impl<T> Queue<T> {
+    fn state(&self) -> MutexGuard<'_, QueueState<T>> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds an item; after `close` or `cancel`, it is dropped.
+    pub fn push(&self, item: T) {
+        let mut state = self.state();
+        if !state.closed && !state.cancelled {
+            state.items.push_back(item);
+            self.ready.notify_one();
+        }
+    }
+
+    /// No more items will come: consumers finish what is queued.
+    pub fn close(&self) {
+        self.state().closed = true;
+        self.ready.notify_all();
+    }
+
+    /// Stop: what is queued is dropped, and consumers stop.
+    pub fn cancel(&self) {
+        let mut state = self.state();
+        state.cancelled = true;
+        state.items.clear();
+        self.ready.notify_all();
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.state().cancelled
+    }
+
+    pub fn pop(&self) -> Option<T> {
+        let mut state = self.state();
+        loop {
+            if state.cancelled {
+                return None;
+            }
+            if let Some(item) = state.items.pop_front() {
+                return Some(item);
+            }
+            if state.closed {
+                return None;
+            }
+            state = self.ready.wait(state).unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+}
+
+/// Closes the queue when dropped, so that consumers stop even when the producer fails or panics.
+pub struct CloseOnDrop<'a, T>(pub &'a Queue<T>);
+
+impl<T> Drop for CloseOnDrop<'_, T> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -95,5 +178,35 @@ mod tests {
         assert_eq!(rendered[1], "2");
         assert_eq!(rendered[14], "bad 14");
         assert_eq!(rendered[19], "38");
+    }
+
+    #[test]
+    fn a_queue_hands_every_item_to_one_consumer_and_stops_when_closed_or_cancelled() {
+        let queue = super::Queue::default();
+        let taken = std::sync::Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for _ in 0..3 {
+                scope.spawn(|| {
+                    while let Some(item) = queue.pop() {
+                        taken.lock().unwrap().push(item);
+                    }
+                });
+            }
+            let _closer = super::CloseOnDrop(&queue);
+            for item in 0..100 {
+                queue.push(item);
+            }
+        });
+        let mut taken = taken.into_inner().unwrap();
+        taken.sort_unstable();
+        assert_eq!(taken, (0..100).collect::<Vec<_>>());
+        queue.push(7);
+        assert_eq!(queue.pop(), None, "closed: nothing more is taken");
+
+        let cancelled = super::Queue::default();
+        cancelled.push(1);
+        cancelled.cancel();
+        assert!(cancelled.is_cancelled());
+        assert_eq!(cancelled.pop(), None);
     }
 }

@@ -44,9 +44,9 @@ pub struct Settings {
     pub build_sdists: Option<bool>,
     /// CPU-bound work at once (hashing, sdist builds). Default: the number of CPUs.
     pub jobs: Option<usize>,
-    /// Resolutions at once. Default: 4 x the number of CPUs, at most 16.
+    /// Resolutions at once. Default: 8 x the number of CPUs, at most 16.
     pub resolve_jobs: Option<usize>,
-    /// File transfers at once. Default: 8.
+    /// File transfers at once. Default: 16.
     pub downloads: Option<usize>,
     /// `pip` (default) or `uv`.
     pub resolver: Option<Resolver>,
@@ -240,10 +240,10 @@ impl Project {
         flag.or(self.settings.jobs).unwrap_or_else(parallel::default_jobs).max(1)
     }
 
-    /// Resolutions at once: the flag, else `resolve_jobs`, else 4 per CPU up to 16. A resolution
-    /// spends most of its time waiting on the index, not on a CPU.
+    /// Resolutions at once: the flag, else `resolve_jobs`, else 8 per CPU up to 16. A resolution
+    /// (a warm pip, see `tools::pip_workers`) spends most of its time waiting on the index.
     pub fn resolve_jobs(&self, flag: Option<usize>) -> usize {
-        flag.or(self.settings.resolve_jobs).unwrap_or_else(|| (4 * parallel::default_jobs()).min(16)).max(1)
+        flag.or(self.settings.resolve_jobs).unwrap_or_else(|| (8 * parallel::default_jobs()).min(16)).max(1)
     }
 
     /// File transfers at once: the flag, else `downloads`, else 16 (the transfers wait on the network, not on the CPU; uv opens 50).

@@ -11,12 +11,24 @@ use std::{
     time::Duration,
 };
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 /// The spelling messages are written with; [`for_user`] puts the command the user ran in its place.
 pub const CANONICAL_PROGRAM: &str = "cargo xtask";
 
 static PROGRAM: OnceLock<String> = OnceLock::new();
+/// Every bar draws through this one, so that two steps at once (resolutions and the downloads
+/// that follow each) share the terminal, a line each.
+static BARS: OnceLock<MultiProgress> = OnceLock::new();
+
+fn bars() -> &'static MultiProgress {
+    BARS.get_or_init(MultiProgress::new)
+}
+
+/// A line on stderr, above any bar being drawn.
+fn line(text: &str) {
+    bars().suspend(|| eprintln!("{text}"));
+}
 static VERBOSITY: AtomicU8 = AtomicU8::new(1);
 static COLOR: AtomicBool = AtomicBool::new(false);
 
@@ -83,7 +95,7 @@ pub fn styled(text: &str) -> String {
 /// With `-v`: a command about to run, credentials already redacted by the caller.
 pub fn verbose(message: &str) {
     if verbosity() >= 2 {
-        eprintln!("{}", styled(message));
+        line(&styled(message));
     }
 }
 
@@ -101,7 +113,7 @@ impl Step {
             eprintln!("{name}: {total} to do");
             return Step { bar: None };
         }
-        let bar = ProgressBar::new(total as u64);
+        let bar = bars().add(ProgressBar::new(total as u64));
         if let Ok(style) = ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} {wide_msg}") {
             bar.set_style(style.progress_chars("=> "));
         }
@@ -117,7 +129,7 @@ impl Step {
                 bar.inc(1);
                 bar.set_message(message.to_owned());
             }
-            None if verbosity() > 0 => eprintln!("  {}", styled(message)),
+            None if verbosity() > 0 => line(&format!("  {}", styled(message))),
             None => {}
         }
     }
@@ -128,7 +140,7 @@ impl Step {
             bar.finish_and_clear();
         }
         if verbosity() > 0 {
-            eprintln!("{}", styled(summary));
+            line(&styled(summary));
         }
     }
 }
@@ -144,7 +156,7 @@ impl Bytes {
         if verbosity() == 0 || !std::io::stderr().is_terminal() {
             return Bytes { bar: None };
         }
-        let bar = ProgressBar::new(total);
+        let bar = bars().add(ProgressBar::new(total));
         if let Ok(style) = ProgressStyle::with_template(
             "{prefix:>10} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {wide_msg}",
         ) {
@@ -189,7 +201,7 @@ impl Drop for Bytes {
 /// A line for the user on stderr (never stdout, which carries data); with `-q` only warnings.
 pub fn say(message: &str) {
     if verbosity() > 0 || message.starts_with("warning:") {
-        eprintln!("{}", styled(message));
+        line(&styled(message));
     }
 }
 

@@ -8,6 +8,7 @@ mod plan;
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::Path,
+    sync::Mutex,
     time::Instant,
 };
 
@@ -27,8 +28,8 @@ use xtask::{
         staleness::{self, Current},
         target::Target,
     },
-    parallel,
-    tools::http::Fetched,
+    parallel::{self, CloseOnDrop, Queue},
+    tools::{http::Fetched, pip::HttpOptions},
     ui::{self, human_bytes},
     wheelhouse::{
         files::sha256_file,
@@ -224,29 +225,79 @@ fn update(plan: &Plan, previous: Option<&Manifest>, refresh: bool) -> Result<Out
     let to_resolve: Vec<&Job> =
         plan.jobs_to_run.iter().zip(&resolutions).filter(|(_, reused)| reused.is_none()).map(|(job, _)| job).collect();
     let n_resolved = to_resolve.len();
-    if n_resolved > 0 {
-        let mut fresh = fetch::resolve_all(plan, &to_resolve, &builder)?.into_iter();
-        for resolution in resolutions.iter_mut().filter(|resolution| resolution.is_none()) {
-            *resolution = fresh.next();
+
+    // A file of the previous wheelhouse serves again when every byte of it is intact and the
+    // resolution announces the same hash.
+    let keeps_old = |filename: &str, sha256: Option<&String>| {
+        previous
+            .and_then(|previous| previous.file(filename))
+            .is_some_and(|entry| !damaged.contains(filename) && sha256.is_none_or(|sha256| *sha256 == entry.sha256))
+            && plan.wheelhouse.join(filename).is_file()
+    };
+    // Each resolution's new files start downloading as soon as it ends, while the others run.
+    let queue: Queue<download::Wanted> = Queue::default();
+    let offered: Mutex<BTreeSet<String>> = Mutex::default();
+    let offer = |target: usize, pins: &[Pin]| {
+        for pin in pins {
+            let filename = &pin.package.filename;
+            if pin.package.url == fetch::BUILT_FROM_SDIST || keeps_old(filename, pin.sha256.as_ref()) {
+                continue;
+            }
+            if offered.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(filename.clone()) {
+                queue.push(download::Wanted { pin: pin.clone(), target });
+            }
         }
-    } else {
-        ui::say(&format!("all {} resolutions reused", resolutions.len()));
+    };
+    for (job, pins) in plan.jobs_to_run.iter().zip(&resolutions) {
+        if let Some(pins) = pins {
+            offer(job.target, pins);
+        }
+    }
+    let options: Mutex<Option<HttpOptions>> = Mutex::default();
+    let options = || -> Result<HttpOptions> {
+        let mut options = options.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if options.is_none() {
+            *options = Some(http_options.take()?);
+        }
+        Ok(options.clone().unwrap_or_default())
+    };
+    let (fresh, downloaded, resolved_at) = std::thread::scope(|scope| {
+        let downloads = scope.spawn(|| download::fetch_queued(plan, &queue, &staging.dir, &options));
+        let fresh = {
+            let _close = CloseOnDrop(&queue);
+            if n_resolved > 0 {
+                fetch::resolve_all(plan, &to_resolve, &builder, &offer)
+            } else {
+                ui::say(&format!("all {} resolutions reused", resolutions.len()));
+                Ok(Vec::new())
+            }
+        };
+        let resolved_at = Instant::now();
+        if fresh.is_err() {
+            queue.cancel();
+        }
+        let downloaded = downloads.join().unwrap_or_else(|_| Err(anyhow::anyhow!("the download thread panicked")));
+        (fresh, downloaded, resolved_at)
+    });
+    let mut fresh = fresh?.into_iter();
+    let mut fetched = download::finish(plan, downloaded?, &staging.dir, resolved_at)?;
+    for resolution in resolutions.iter_mut().filter(|resolution| resolution.is_none()) {
+        *resolution = fresh.next();
     }
     let mut resolutions: Vec<Vec<Pin>> = resolutions.into_iter().map(Option::unwrap_or_default).collect();
 
     let needed = needed_files(plan, &resolutions)?;
-    let mut wanted: Vec<download::Wanted<'_>> = Vec::new();
+    let offered = offered.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut wanted: Vec<download::Wanted> = Vec::new();
     let mut reused_files = 0;
     let mut downloaded = Vec::new();
     let mut built_from_sdists = Vec::new();
     for (filename, need) in &needed {
-        let old_path = plan.wheelhouse.join(filename);
-        let old_entry = previous.and_then(|previous| previous.file(filename));
-        let matches_old = old_entry.is_some_and(|entry| {
-            !damaged.contains(filename) && need.pin.sha256.as_ref().is_none_or(|sha256| *sha256 == entry.sha256)
-        });
         let staged = staging.dir.join(filename);
-        if matches_old && old_path.is_file() {
+        if offered.contains(filename) {
+            downloaded.push(filename.clone());
+        } else if keeps_old(filename, need.pin.sha256.as_ref()) {
+            let old_path = plan.wheelhouse.join(filename);
             if fs_err::hard_link(&old_path, &staged).is_err() {
                 fs_err::copy(&old_path, &staged)?;
             }
@@ -255,15 +306,13 @@ fn update(plan: &Plan, previous: Option<&Manifest>, refresh: bool) -> Result<Out
             fs_err::rename(built, &staged)?;
             built_from_sdists.push(filename.clone());
         } else {
-            wanted.push(download::Wanted { pin: &need.pin, target: need.first_target });
+            wanted.push(download::Wanted { pin: need.pin.clone(), target: need.first_target });
             downloaded.push(filename.clone());
         }
     }
-    let fetched = if wanted.is_empty() {
-        BTreeMap::new()
-    } else {
-        download::fetch_all(plan, &wanted, &staging.dir, http_options.take()?)?
-    };
+    if !wanted.is_empty() {
+        fetched.extend(download::fetch_all(plan, wanted, &staging.dir, &options)?);
+    }
     if builder.dir.exists() {
         fs_err::remove_dir_all(&builder.dir)?;
     }

@@ -49,6 +49,9 @@ pub enum FetchError {
     TooLarge(u64),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The caller no longer wants the file (another part of the run failed).
+    #[error("cancelled")]
+    Cancelled,
 }
 
 impl FetchError {
@@ -72,6 +75,10 @@ pub struct Fetched {
 pub trait Progress: Sync {
     fn length(&self, bytes: u64);
     fn advance(&self, bytes: u64);
+    /// Checked between chunks: `true` stops the transfer with [`FetchError::Cancelled`].
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 pub struct Downloader {
@@ -231,6 +238,9 @@ fn stream(
         hasher.update(&buffer[..read]);
         file.write_all(&buffer[..read])?;
         progress.advance(read as u64);
+        if progress.cancelled() {
+            return Err(FetchError::Cancelled);
+        }
     }
     if let Some(expected) = length.filter(|expected| *expected != size) {
         return Err(FetchError::Truncated { got: size, expected });

@@ -7,6 +7,7 @@ pub mod cargo;
 pub mod engine;
 pub mod http;
 pub mod pip;
+pub mod pip_workers;
 pub mod signing;
 pub mod uv;
 

@@ -21,10 +21,10 @@ pub const MIN_PIP: (u64, u64) = (23, 0);
 pub const MAX_PIP_MAJOR: u64 = 27;
 
 /// pip evaluates environment markers against the interpreter running it, even with `--platform`.
-/// This entry point swaps the marker environment of pip's vendored `packaging` for the target's
-/// before pip is imported (pip binds `default_environment` at import time in places), then hands
-/// over to pip's own `main`. The report's `environment` then shows the target, which
-/// `resolution::parse_report` checks.
+/// `use_target` swaps the marker environment of pip's vendored `packaging` for the target's, in
+/// that module and in every pip module that bound `default_environment` when it was imported (pip
+/// 23's installation report does), and for the modules imported later. The report's
+/// `environment` then shows the target, which `resolution::parse_report` checks.
 ///
 /// It also hands the target's Python version to the resolver's Requires-Python check. pip's
 /// `install` passes `--python-version` to the resolver only from 24.2 on; before, the check used
@@ -32,24 +32,32 @@ pub const MAX_PIP_MAJOR: u64 = 27;
 /// none), and an older one got releases it cannot run. Filling `py_version_info` where pip left it
 /// out makes every supported pip (23.0 to 26.x) judge Requires-Python for the target; where pip
 /// already passes it, nothing changes.
-const MARKER_SHIM: &str = r#"
-import json, sys
-target = json.loads(sys.argv[1])
+pub(crate) const TARGET_SHIM: &str = r#"
+import json, os, sys
 from pip._vendor.packaging import markers
-host_environment = markers.default_environment
-def target_environment():
-    environment = dict(host_environment())
-    environment.update(target)
-    return environment
-markers.default_environment = target_environment
-target_version_info = tuple(int(part) for part in target["python_full_version"].split("."))
 from pip._internal.cli import req_command
+host_environment = markers.default_environment
 pip_make_resolver = req_command.RequirementCommand.make_resolver.__func__
-def make_resolver(cls, *args, **kwargs):
-    if kwargs.get("py_version_info") is None:
-        kwargs["py_version_info"] = target_version_info
-    return pip_make_resolver(cls, *args, **kwargs)
-req_command.RequirementCommand.make_resolver = classmethod(make_resolver)
+def use_target(target):
+    def target_environment():
+        environment = dict(host_environment())
+        environment.update(target)
+        return environment
+    markers.default_environment = target_environment
+    for name, module in list(sys.modules.items()):
+        if name.startswith("pip.") and getattr(module, "default_environment", None) is host_environment:
+            module.default_environment = target_environment
+    version_info = tuple(int(part) for part in target["python_full_version"].split("."))
+    def make_resolver(cls, *args, **kwargs):
+        if kwargs.get("py_version_info") is None:
+            kwargs["py_version_info"] = version_info
+        return pip_make_resolver(cls, *args, **kwargs)
+    req_command.RequirementCommand.make_resolver = classmethod(make_resolver)
+"#;
+
+/// One pip run under the target's markers: `python -c MARKER_SHIM MARKERS_JSON PIP_ARGS...`.
+const MARKER_SHIM_MAIN: &str = r#"
+use_target(json.loads(sys.argv[1]))
 from pip._internal.cli.main import main
 sys.argv = ["pip"] + sys.argv[2:]
 sys.exit(main())
@@ -128,7 +136,7 @@ pub struct IndexOptions {
 impl IndexOptions {
     /// The index URL travels in the environment, not on the command line, where every user of
     /// the machine could read its credentials in the process list.
-    fn environment(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn environment(&self) -> Vec<(&'static str, String)> {
         self.index_url.iter().map(|url| ("PIP_INDEX_URL", url.clone())).collect()
     }
 
@@ -255,21 +263,10 @@ impl Python {
         scratch: &Path,
         extra_args: &[&str],
     ) -> Result<String> {
-        let report = scratch.join("report.json");
-        let install_target = scratch.join("target");
-        let markers: BTreeMap<_, _> = target.marker_environment();
-        let markers = serde_json::to_string(&markers)?;
+        let DryRun { markers, args, report } = dry_run_args(target, inputs, index, scratch, extra_args)?;
         let python = &self.path;
-        let platform_args = platform_args(target)?;
-        let input_args = inputs.args();
-        let index_args = index.args();
-        let quiet = PIP_QUIET_FLAGS;
-        let command = cmd!(
-            sh,
-            "{python} -c {MARKER_SHIM} {markers} install --dry-run --ignore-installed --report {report}
-                --target {install_target} {platform_args...} {quiet...} {index_args...} {extra_args...}
-                {input_args...}"
-        );
+        let shim = format!("{TARGET_SHIM}{MARKER_SHIM_MAIN}");
+        let command = cmd!(sh, "{python} -c {shim} {markers} {args...}");
         run_pip(command.envs(index.environment()))?;
         fs_err::read_to_string(&report).context("pip wrote no report")
     }
@@ -357,28 +354,58 @@ fn platform_args(target: &Target) -> Result<Vec<String>> {
     Ok(args)
 }
 
+/// A `pip install --dry-run --report` for the target: the markers (JSON) for [`TARGET_SHIM`], pip's
+/// arguments, and where the report will be.
+pub(crate) struct DryRun {
+    pub markers: String,
+    pub args: Vec<String>,
+    pub report: PathBuf,
+}
+
+pub(crate) fn dry_run_args(
+    target: &Target,
+    inputs: &Inputs<'_>,
+    index: &IndexOptions,
+    scratch: &Path,
+    extra_args: &[&str],
+) -> Result<DryRun> {
+    let report = scratch.join("report.json");
+    let markers: BTreeMap<_, _> = target.marker_environment();
+    let mut args: Vec<String> = ["install", "--dry-run", "--ignore-installed", "--report"].map(str::to_owned).to_vec();
+    args.push(report.display().to_string());
+    args.extend(["--target".to_owned(), scratch.join("target").display().to_string()]);
+    args.extend(platform_args(target)?);
+    args.extend(PIP_QUIET_FLAGS.map(str::to_owned));
+    args.extend(index.args());
+    args.extend(extra_args.iter().map(|arg| (*arg).to_owned()));
+    args.extend(inputs.args());
+    Ok(DryRun { markers: serde_json::to_string(&markers)?, args, report })
+}
+
 fn run_pip(command: xshell::Cmd<'_>) -> std::result::Result<(), PipFailure> {
     crate::ui::verbose(&format!("+ {}", redact_text(&command.to_string())));
     let output = match command.quiet().ignore_status().output() {
         Ok(output) => output,
         Err(error) => return Err(PipFailure::Other { code: -1, output: error.to_string() }),
     };
-    if output.status.success() {
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    classify(output.status.code().unwrap_or(-1), &text)
+}
+
+/// A pip run's exit code and output, as the failure the user can act on.
+pub(crate) fn classify(code: i32, output: &str) -> std::result::Result<(), PipFailure> {
+    if code == 0 {
         return Ok(());
     }
     // pip quotes what an index served (names, versions, URLs): never let it reach a terminal raw.
-    let text = with_lines_kept(&redact_text(&format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )));
+    let text = with_lines_kept(&redact_text(output));
     if let Some(requirement) = no_matching_distribution(&text) {
         return Err(PipFailure::NoMatchingDistribution { requirement, output: text });
     }
     if text.contains("ResolutionImpossible") {
         return Err(PipFailure::ResolutionImpossible { dependencies: conflict_causes(&text), output: text });
     }
-    Err(PipFailure::Other { code: output.status.code().unwrap_or(-1), output: last_lines(&text, 40) })
+    Err(PipFailure::Other { code, output: last_lines(&text, 40) })
 }
 
 /// pip's words (stable since pip 10): `ERROR: No matching distribution found for NAME SPEC`.

@@ -93,6 +93,27 @@ fn four_targets_over_http_resolve_markers_for_the_target_not_the_host() {
 }
 
 #[test]
+fn warm_pip_workers_resolve_exactly_as_a_pip_process_per_resolution() {
+    // The forked pips of `tools::pip_workers` against one process per resolution: the same
+    // markers both ways, extras, Requires-Python, build tools, so the same manifest to the byte.
+    let project = Project::new();
+    project.write("requirements-app.txt", "purelib\ncompiled\nwithextra[fast]\n");
+    project.write("requirements-old.txt", "oldpy\n");
+    let index = index_flags(&project);
+    let flags =
+        args(&index, &[&["-r", "requirements-app.txt", "-r", "requirements-old.txt"][..], &FOUR_TARGETS].concat());
+    let verbose = [&flags[..], &["-v"]].concat();
+    let one_each = run_ok(project.create_command(&verbose).env("WHEELGAP_PIP_WORKERS", "0"));
+    let by_processes = std::fs::read(project.wheelhouse().join("manifest.json")).unwrap();
+    std::fs::remove_dir_all(project.wheelhouse()).unwrap();
+    let warm = project.create(&verbose);
+    let by_workers = std::fs::read(project.wheelhouse().join("manifest.json")).unwrap();
+    assert_eq!(String::from_utf8_lossy(&by_workers), String::from_utf8_lossy(&by_processes));
+    assert!(stderr(&warm).contains("(pip worker) pip install --dry-run"), "{}", stderr(&warm));
+    assert!(!stderr(&one_each).contains("(pip worker)"), "{}", stderr(&one_each));
+}
+
+#[test]
 fn the_libc_floor_decides_which_manylinux_and_musllinux_wheels_fit() {
     let project = Project::new();
     project.write("requirements.txt", "compiled\n");
@@ -223,6 +244,15 @@ fn no_wheel_for_one_target_names_package_version_and_target() {
     assert!(!error.contains("no wheel of `x86only==1.0` for linux/amd64"), "{error}");
     assert!(error.contains("pass --build-sdists"), "{error}");
     assert!(!project.wheelhouse().exists());
+    // The amd64 resolutions succeed and their downloads start at once; the failure cancels them
+    // and leaves no staging directory behind.
+    let leftovers: Vec<_> = walkdir::WalkDir::new(project.root())
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_name().to_string_lossy().contains("staging"))
+        .map(|entry| entry.path().display().to_string())
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
 #[test]

@@ -2,12 +2,17 @@
 //! many at a time, each checked against the hash pip announced as its bytes arrive; by `pip
 //! download` for what only pip can fetch (keyring credentials, VCS URLs).
 
-use std::{collections::BTreeMap, path::Path, time::Instant};
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
 
 use anyhow::{anyhow, bail, Context, Result};
 use xtask::{
     model::{redact::redact_url, resolution::Pin},
-    parallel,
+    parallel::{self, Queue},
     tools::{
         http::{Downloader, FetchError, Fetched, Progress},
         pip::HttpOptions,
@@ -21,64 +26,169 @@ use super::{
 };
 
 /// A file to fetch, and the target whose resolution named it first.
-pub struct Wanted<'a> {
-    pub pin: &'a Pin,
+pub struct Wanted {
+    pub pin: Pin,
     pub target: usize,
 }
 
-struct Bar(ui::Bytes);
+struct Bar<'a> {
+    bytes: ui::Bytes,
+    queue: &'a Queue<Wanted>,
+}
 
-impl Progress for Bar {
+impl Progress for Bar<'_> {
     fn length(&self, bytes: u64) {
-        self.0.add_to_total(bytes);
+        self.bytes.add_to_total(bytes);
     }
     fn advance(&self, bytes: u64) {
-        self.0.inc(bytes);
+        self.bytes.inc(bytes);
+    }
+    fn cancelled(&self) -> bool {
+        self.queue.is_cancelled()
     }
 }
 
-/// Fetches every wanted file into `staging`. Returns the size and sha256 of each file the native
-/// downloader fetched (measured as it arrived, so nobody reads it again).
-pub fn fetch_all(
+/// What the native downloader did with the files of a queue.
+#[derive(Default)]
+pub struct Downloaded {
+    /// The size and sha256 of each file fetched (measured as it arrived, so nobody reads it again).
+    pub fetched: BTreeMap<String, Fetched>,
+    /// The files only pip can fetch: the index wants credentials only pip has (keyring).
+    for_pip: Vec<Wanted>,
+    /// The time during which at least one transfer ran.
+    busy: Duration,
+}
+
+/// Time during which at least one transfer ran: the download phase's own cost, without the waits
+/// for resolutions that feed it.
+#[derive(Default)]
+struct Busy {
+    active: usize,
+    since: Option<Instant>,
+    total: Duration,
+}
+
+impl Busy {
+    fn begin(state: &Mutex<Busy>) {
+        let mut busy = lock(state);
+        if busy.active == 0 {
+            busy.since = Some(Instant::now());
+        }
+        busy.active += 1;
+    }
+    fn end(state: &Mutex<Busy>) {
+        let mut busy = lock(state);
+        busy.active -= 1;
+        if busy.active == 0 {
+            if let Some(since) = busy.since.take() {
+                busy.total += since.elapsed();
+            }
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Fetches each file of `queue` into `staging` as it is queued, `plan.downloads` at a time, until
+/// the queue closes; the first error cancels the queue. `options` (pip's network options) is
+/// asked for when the first file comes.
+pub fn fetch_queued(
     plan: &Plan,
-    wanted: &[Wanted<'_>],
+    queue: &Queue<Wanted>,
     staging: &Path,
-    options: HttpOptions,
-) -> Result<BTreeMap<String, Fetched>> {
-    let started = Instant::now();
+    options: &(dyn Fn() -> Result<HttpOptions> + Sync),
+) -> Result<Downloaded> {
+    let Some(first) = queue.pop() else { return Ok(Downloaded::default()) };
+    let options = match options() {
+        Ok(options) => options,
+        Err(error) => {
+            queue.cancel();
+            return Err(error);
+        }
+    };
     // A keyring named in pip's configuration is where the index's credentials live: only pip can
     // reach it.
     let keyring = matches!(options.keyring_provider.as_deref(), Some("import" | "subprocess"));
     let work_dir = staging.join(".download");
     fs_err::create_dir_all(&work_dir)?;
-    let (native, mut for_pip): (Vec<&Wanted<'_>>, Vec<&Wanted<'_>>) =
-        wanted.iter().partition(|item| !keyring && is_native(&item.pin.source_url));
-    let mut fetched = BTreeMap::new();
-    if !native.is_empty() {
-        let downloader = Downloader::new(&options, plan.downloads)?;
-        ui::say(&format!(
-            "download: {}, {} at a time",
-            ui::count(native.len(), "file"),
-            plan.downloads.min(native.len())
-        ));
-        let bar = Bar(ui::Bytes::start("download", 0));
-        let results = parallel::map(&native, plan.downloads, |_, item| {
-            fetch_one(plan, &downloader, item, &work_dir, staging, &bar)
-        });
-        drop(bar);
-        let mut errors = Vec::new();
-        for (item, result) in native.iter().zip(results) {
-            match result {
-                Ok(Some(file)) => {
-                    fetched.insert(item.pin.package.filename.clone(), file);
+    let downloader = Downloader::new(&options, plan.downloads)?;
+    ui::say(&format!("download: as each resolution ends, {} at a time", plan.downloads));
+    let bar = Bar { bytes: ui::Bytes::start("download", 0), queue };
+    let busy = Mutex::new(Busy::default());
+    let first = Mutex::new(Some(first));
+    let done: Mutex<Downloaded> = Mutex::default();
+    let errors: Mutex<Vec<anyhow::Error>> = Mutex::default();
+    std::thread::scope(|scope| {
+        for _ in 0..plan.downloads.max(1) {
+            scope.spawn(|| {
+                loop {
+                    // Bound apart from the `match`: the lock of `first` must not live through a transfer.
+                    let next = lock(&first).take();
+                    let Some(item) = next.or_else(|| queue.pop()) else { break };
+                    if keyring || !is_native(&item.pin.source_url) {
+                        lock(&done).for_pip.push(item);
+                        continue;
+                    }
+                    Busy::begin(&busy);
+                    let result = fetch_one(plan, &downloader, &item, &work_dir, staging, &bar);
+                    Busy::end(&busy);
+                    match result {
+                        Ok(Some(file)) => {
+                            lock(&done).fetched.insert(item.pin.package.filename.clone(), file);
+                        }
+                        Ok(None) => lock(&done).for_pip.push(item),
+                        Err(_) if queue.is_cancelled() => {}
+                        Err(error) => {
+                            queue.cancel();
+                            lock(&errors).push(error);
+                        }
+                    }
                 }
-                Ok(None) => for_pip.push(item),
-                Err(error) => errors.push(error),
-            }
+            });
         }
-        if !errors.is_empty() {
-            return Err(combine(errors));
-        }
+    });
+    drop(bar);
+    fs_err::remove_dir_all(&work_dir).ok();
+    let errors = errors.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !errors.is_empty() {
+        return Err(combine(errors));
+    }
+    let mut done = done.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    done.busy = busy.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner()).total;
+    Ok(done)
+}
+
+/// Fetches every wanted file into `staging`, natively, and what only pip can fetch with pip.
+/// Returns the size and sha256 of each file the native downloader fetched.
+pub fn fetch_all(
+    plan: &Plan,
+    wanted: Vec<Wanted>,
+    staging: &Path,
+    options: &(dyn Fn() -> Result<HttpOptions> + Sync),
+) -> Result<BTreeMap<String, Fetched>> {
+    let queue = Queue::default();
+    for item in wanted {
+        queue.push(item);
+    }
+    queue.close();
+    let started = Instant::now();
+    let downloaded = fetch_queued(plan, &queue, staging, options)?;
+    finish(plan, downloaded, staging, started)
+}
+
+/// Hands what only pip can fetch to pip, and says what was downloaded: in how much time, and how
+/// much of it after `resolved` (when the last resolution ended).
+pub fn finish(
+    plan: &Plan,
+    downloaded: Downloaded,
+    staging: &Path,
+    resolved: Instant,
+) -> Result<BTreeMap<String, Fetched>> {
+    let Downloaded { fetched, for_pip, busy } = downloaded;
+    if fetched.is_empty() && for_pip.is_empty() {
+        return Ok(fetched);
     }
     if !for_pip.is_empty() {
         ui::say(&format!(
@@ -87,13 +197,13 @@ pub fn fetch_all(
         ));
         download_with_pip(plan, &for_pip, staging)?;
     }
-    fs_err::remove_dir_all(&work_dir).ok();
     let n_bytes: u64 = fetched.values().map(|file| file.size).sum();
     ui::say(&format!(
-        "downloaded {} ({}) in {}",
-        ui::count(wanted.len(), "file"),
+        "downloaded {} ({}) in {}, {} of it after the last resolution",
+        ui::count(fetched.len() + for_pip.len(), "file"),
         human_bytes(n_bytes),
-        ui::seconds(started.elapsed())
+        ui::seconds(busy),
+        ui::seconds(resolved.elapsed())
     ));
     Ok(fetched)
 }
@@ -109,10 +219,10 @@ fn is_native(url: &str) -> bool {
 fn fetch_one(
     plan: &Plan,
     downloader: &Downloader,
-    item: &Wanted<'_>,
+    item: &Wanted,
     work_dir: &Path,
     staging: &Path,
-    bar: &Bar,
+    bar: &Bar<'_>,
 ) -> Result<Option<Fetched>> {
     let package = &item.pin.package;
     let filename = &package.filename;
@@ -140,10 +250,10 @@ fn fetch_one(
 }
 
 /// The files only pip can fetch, in `pip download` batches spread over `jobs` processes.
-fn download_with_pip(plan: &Plan, wanted: &[&Wanted<'_>], staging: &Path) -> Result<()> {
+fn download_with_pip(plan: &Plan, wanted: &[Wanted], staging: &Path) -> Result<()> {
     let mut by_target: BTreeMap<usize, Vec<&Pin>> = BTreeMap::new();
     for item in wanted {
-        by_target.entry(item.target).or_default().push(item.pin);
+        by_target.entry(item.target).or_default().push(&item.pin);
     }
     let per_batch = wanted.len().div_ceil(plan.jobs.max(1)).max(1);
     let batches: Vec<DownloadBatch<'_>> = by_target

@@ -24,6 +24,7 @@ use xtask::{
     parallel,
     tools::{
         pip::{connection_error, hash_mismatches, requires_python_skipped, IndexOptions, Inputs, PipFailure},
+        pip_workers::PipWorkers,
         uv::{Uv, UvFailure},
     },
     ui::{self, Step},
@@ -98,18 +99,28 @@ impl SdistBuilder {
     }
 }
 
-/// Resolves every job, in parallel; all failures are reported together.
-pub fn resolve_all(plan: &Plan, jobs: &[&Job], builder: &SdistBuilder) -> Result<Vec<Vec<Pin>>> {
+/// Resolves every job, in parallel; all failures are reported together. `resolved` hears of each
+/// job's pins (with the job's target) as soon as the job ends, so that its downloads can start.
+pub fn resolve_all(
+    plan: &Plan,
+    jobs: &[&Job],
+    builder: &SdistBuilder,
+    resolved: &(dyn Fn(usize, &[Pin]) + Sync),
+) -> Result<Vec<Vec<Pin>>> {
     let step = Step::start("resolve", jobs.len());
     let started = Instant::now();
+    let by_uv = plan.resolver == Resolver::Uv && plan.uv.is_some();
+    let by_pip = |job: &&Job| !(matches!(job.source, JobSource::Lock(_)) || by_uv);
+    let workers = if jobs.iter().any(by_pip) { PipWorkers::start(&plan.python)? } else { None };
     let results = parallel::map(jobs, plan.resolve_jobs, |sh, job| {
         let job_started = Instant::now();
         let result = match (&job.source, plan.resolver, &plan.uv) {
             (JobSource::Lock(path), _, _) => read_lock(plan, job, path),
             (_, Resolver::Uv, Some(uv)) => resolve_with_uv(sh, plan, job, uv),
-            _ => resolve_one(sh, plan, job, builder),
+            _ => resolve_one(sh, plan, job, builder, workers.as_ref()),
         };
         if let Ok(pins) = &result {
+            resolved(job.target, pins);
             step.item_done(&format!(
                 "{} for {}: {} packages ({})",
                 job.group,
@@ -129,7 +140,13 @@ pub fn resolve_all(plan: &Plan, jobs: &[&Job], builder: &SdistBuilder) -> Result
     Ok(resolved)
 }
 
-fn resolve_one(sh: &Shell, plan: &Plan, job: &Job, builder: &SdistBuilder) -> Result<Vec<Pin>> {
+fn resolve_one(
+    sh: &Shell,
+    plan: &Plan,
+    job: &Job,
+    builder: &SdistBuilder,
+    workers: Option<&PipWorkers>,
+) -> Result<Vec<Pin>> {
     let target = &plan.targets[job.target];
     let context = || format!("{} for {target}", job.group);
     let inputs = match &job.source {
@@ -143,7 +160,11 @@ fn resolve_one(sh: &Shell, plan: &Plan, job: &Job, builder: &SdistBuilder) -> Re
     let mut builds = 0;
     loop {
         let scratch = tempfile::Builder::new().prefix("resolve-").tempdir().with_context(context)?;
-        let failure = match plan.python.resolve(sh, target, &inputs, &index, scratch.path()) {
+        let report = match workers {
+            Some(workers) => workers.resolve(target, &inputs, &index, scratch.path()),
+            None => plan.python.resolve(sh, target, &inputs, &index, scratch.path()),
+        };
+        let failure = match report {
             Ok(report) => {
                 let markers = target.marker_environment();
                 let mut pins = parse_report(&report, &markers).map_err(anyhow::Error::from).with_context(context)?;

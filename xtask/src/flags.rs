@@ -128,6 +128,12 @@ pub struct Completions {
     pub shell: clap_complete::Shell,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LockFormat {
+    Requirements,
+    Pylock,
+}
+
 #[derive(Debug, Args)]
 pub struct Lock {
     /// Requirements files to lock (default: every one the wheelhouse was made for)
@@ -136,6 +142,10 @@ pub struct Lock {
     /// The hash algorithm of the `--hash` options
     #[arg(long, value_enum, default_value_t = Algorithm::Sha256)]
     pub algorithm: Algorithm,
+    /// `requirements`: NAME.lock.txt with `--hash` options; `pylock`: a PEP 751 pylock.NAME.toml
+    /// whose wheels point into the wheelhouse
+    #[arg(long, value_enum, default_value_t = LockFormat::Requirements)]
+    pub format: LockFormat,
     /// Change nothing: fail with a diff when a lock file is stale or missing
     #[arg(long)]
     pub check: bool,
@@ -288,9 +298,15 @@ pub struct CreateWheelhouse {
     /// Write Prometheus metrics (textfile collector format) to this file
     #[arg(long, value_name = "FILE")]
     pub metrics_file: Option<PathBuf>,
-    /// A requirements file (repeatable; default: requirements*.txt and requirements/*.txt)
+    /// A requirements file, pyproject.toml, uv.lock or pylock.toml (repeatable; default: requirements*.txt and requirements/*.txt)
     #[arg(short = 'r', long = "requirement", value_name = "FILE")]
     pub requirements: Vec<PathBuf>,
+    /// An extra of a pyproject.toml or uv.lock input to include (repeatable)
+    #[arg(long = "extra", value_name = "NAME")]
+    pub extras: Vec<String>,
+    /// A dependency group (PEP 735) of a pyproject.toml or uv.lock input to include (repeatable)
+    #[arg(long = "group", value_name = "NAME")]
+    pub groups: Vec<String>,
     /// Output directory (default: `wheelhouse` in the project root)
     #[arg(long, value_name = "DIR")]
     pub wheelhouse: Option<PathBuf>,

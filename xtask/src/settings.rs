@@ -34,8 +34,13 @@ pub const SETTINGS_NAME: &str = layout::SETTINGS_FILE_NAME;
 pub struct Settings {
     /// Output directory, relative to the project root. Default `wheelhouse`.
     pub wheelhouse: Option<PathBuf>,
-    /// Requirements files, relative to the root. Default: discovered.
+    /// Requirements files (or pyproject.toml, uv.lock, pylock.toml), relative to the root.
+    /// Default: discovered.
     pub requirements: Option<Vec<PathBuf>>,
+    /// Extras of the pyproject.toml and uv.lock inputs to include. Default: none.
+    pub extras: Option<Vec<String>>,
+    /// Dependency groups (PEP 735) of the pyproject.toml and uv.lock inputs. Default: none.
+    pub groups: Option<Vec<String>>,
     /// The interpreter that runs pip. Default `python3` on PATH.
     pub python_interpreter: Option<String>,
     /// Fetch pip, setuptools and wheel too. Default true.
@@ -258,6 +263,24 @@ impl Project {
 
     pub fn build_tools(&self, no_build_tools_flag: bool) -> bool {
         !no_build_tools_flag && self.settings.build_tools.unwrap_or(true)
+    }
+
+    /// The extras of pyproject.toml and uv.lock inputs: the flags, else the settings.
+    pub fn extras(&self, flags: &[String]) -> Vec<String> {
+        if flags.is_empty() {
+            self.settings.extras.clone().unwrap_or_default()
+        } else {
+            flags.to_vec()
+        }
+    }
+
+    /// The dependency groups of pyproject.toml and uv.lock inputs: the flags, else the settings.
+    pub fn groups(&self, flags: &[String]) -> Vec<String> {
+        if flags.is_empty() {
+            self.settings.groups.clone().unwrap_or_default()
+        } else {
+            flags.to_vec()
+        }
     }
 
     pub fn build_sdists(&self, flag: bool) -> bool {

@@ -4,14 +4,20 @@
 
 use anyhow::{bail, Context, Result};
 use xtask::{
-    model::{paths::display_path, staleness::Stale},
+    model::{
+        digest::Algorithm,
+        paths::display_path,
+        pylock_render::{pylock_file_name, render_pylock},
+        requirements::InputKind,
+        staleness::Stale,
+    },
     ui,
     wheelhouse::layout::{lock_path, read_manifest},
 };
 
 use crate::{
     commands::{lock_text, stale_reasons, write_or_check, FileState, Inputs, Mode},
-    flags::Lock,
+    flags::{Lock, LockFormat},
     settings::Project,
 };
 
@@ -43,8 +49,27 @@ pub fn run(project: &Project, args: &Lock) -> Result<()> {
         let record = manifest.requirements.iter().find(|record| &record.path == group).with_context(|| {
             format!("the wheelhouse was not made for {group}\nhint: cargo xtask create-wheelhouse -r {group}")
         })?;
-        let text = lock_text(&wheelhouse, &manifest, &record.path, args.algorithm)?;
-        let path = lock_path(&root.join(&record.path));
+        let input = root.join(&record.path);
+        let (path, text) = match args.format {
+            LockFormat::Requirements => {
+                (lock_path(&input), lock_text(&wheelhouse, &manifest, &record.path, args.algorithm)?)
+            }
+            LockFormat::Pylock => {
+                if args.algorithm != Algorithm::Sha256 {
+                    bail!("a pylock lists sha256 hashes (PEP 751 needs no other)\nhint: drop --algorithm");
+                }
+                let is_lock =
+                    std::fs::read_to_string(&input).is_ok_and(|text| InputKind::of(&input, &text) == InputKind::Pylock);
+                if is_lock {
+                    ui::say(&format!("{group}: a PEP 751 lock already, nothing to write"));
+                    continue;
+                }
+                let path = input.with_file_name(pylock_file_name(&record.path));
+                let directory = path.parent().unwrap_or(root);
+                let relative = relative_path(directory, &wheelhouse)?;
+                (path, render_pylock(&manifest, &record.path, &relative, xtask::ui::program())?)
+            }
+        };
         let shown = display_path(root, &path);
         let state = match write_or_check(&path, &shown, &text, mode)? {
             FileState::UpToDate => {
@@ -70,4 +95,20 @@ pub fn run(project: &Project, args: &Lock) -> Result<()> {
         bail!("{}\nhint: cargo xtask lock", stale.join("\n"));
     }
     Ok(())
+}
+
+/// `to` as seen from `from`, with `/` separators: the wheelhouse from the lock's directory. Both
+/// are made absolute first; a wheelhouse on another root has no relative path.
+fn relative_path(from: &std::path::Path, to: &std::path::Path) -> Result<String> {
+    let absolute = |path: &std::path::Path| -> Result<std::path::PathBuf> {
+        Ok(xtask::model::paths::lexical_normalize(&std::path::absolute(path)?))
+    };
+    let (from, to) = (absolute(from)?, absolute(to)?);
+    let common = from.components().zip(to.components()).take_while(|(left, right)| left == right).count();
+    if common == 0 {
+        bail!("the wheelhouse {} has no path relative to {}", to.display(), from.display());
+    }
+    let mut parts: Vec<String> = from.components().skip(common).map(|_| "..".to_owned()).collect();
+    parts.extend(to.components().skip(common).map(|part| part.as_os_str().to_string_lossy().into_owned()));
+    Ok(if parts.is_empty() { ".".to_owned() } else { parts.join("/") })
 }

@@ -66,7 +66,7 @@ pub fn render(
 
 /// A PEP 508 marker true on exactly `subset` of `all` targets, or `None` when that is all of
 /// them. Targets are told apart by `platform_machine` and `python_version`.
-fn marker_for(
+pub(crate) fn marker_for(
     subset: &BTreeSet<&str>,
     all: &BTreeSet<&str>,
     records: &BTreeMap<&str, &TargetRecord>,

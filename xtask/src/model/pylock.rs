@@ -56,26 +56,27 @@ struct Lock {
     packages: Vec<Package>,
 }
 
-#[derive(Deserialize)]
+/// A locked package, as PEP 751 has it; `uvlock` makes these too, from a uv lock.
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
-struct Package {
-    name: String,
-    version: Option<String>,
-    marker: Option<String>,
+pub(crate) struct Package {
+    pub name: String,
+    pub version: Option<String>,
+    pub marker: Option<String>,
     #[serde(default)]
-    wheels: Vec<LockedFile>,
-    archive: Option<LockedFile>,
-    sdist: Option<LockedFile>,
-    vcs: Option<toml::Value>,
-    directory: Option<toml::Value>,
+    pub wheels: Vec<LockedFile>,
+    pub archive: Option<LockedFile>,
+    pub sdist: Option<LockedFile>,
+    pub vcs: Option<toml::Value>,
+    pub directory: Option<toml::Value>,
 }
 
-#[derive(Deserialize)]
-struct LockedFile {
-    name: Option<String>,
-    url: Option<String>,
+#[derive(Deserialize, Default)]
+pub(crate) struct LockedFile {
+    pub name: Option<String>,
+    pub url: Option<String>,
     #[serde(default)]
-    hashes: BTreeMap<String, String>,
+    pub hashes: BTreeMap<String, String>,
 }
 
 impl LockedFile {
@@ -96,9 +97,21 @@ pub fn parse_pylock(text: &str, origin: &str, target: &Target, requested: &[Stri
     let environment = marker_environment_of(&target.marker_environment()).map_err(PylockError::Environment)?;
     check_lock_applies(&lock, origin, target, &environment)?;
     let requests = requested_by_name(requested, &environment);
+    pins_of(&lock.packages, origin, target, &environment, &requests)
+}
+
+/// The pins of the packages whose markers hold: for each, the file the target ranks first.
+/// `requests` (normalized names, with their extras) are `direct`.
+pub(crate) fn pins_of(
+    packages: &[Package],
+    origin: &str,
+    target: &Target,
+    environment: &MarkerEnvironment,
+    requests: &BTreeMap<String, BTreeSet<String>>,
+) -> Result<Vec<Pin>, PylockError> {
     let ranks = tag_ranks(target)?;
-    let mut pins = Vec::with_capacity(lock.packages.len());
-    for package in &lock.packages {
+    let mut pins = Vec::with_capacity(packages.len());
+    for package in packages {
         let name = normalize(&package.name);
         if let Some(marker) = &package.marker {
             let tree: MarkerTree = marker.parse().map_err(|error: pep508_rs::Pep508Error| PylockError::Marker {
@@ -106,7 +119,7 @@ pub fn parse_pylock(text: &str, origin: &str, target: &Target, requested: &[Stri
                 package: name.clone(),
                 message: error.message.to_string(),
             })?;
-            if !tree.evaluate(&environment, &[]) {
+            if !tree.evaluate(environment, &[]) {
                 continue;
             }
         }
@@ -154,16 +167,7 @@ fn check_lock_applies(
 ) -> Result<(), PylockError> {
     let not_for =
         |why: String| PylockError::NotForTarget { origin: origin.to_owned(), target: target.to_string(), why };
-    if let Some(specifiers) = &lock.requires_python {
-        let parsed: pep508_rs::pep440_rs::VersionSpecifiers = specifiers
-            .parse()
-            .map_err(|error| not_for(format!("its requires-python `{specifiers}` does not parse: {error}")))?;
-        let version: pep508_rs::pep440_rs::Version =
-            target.python.full().parse().map_err(|error| not_for(format!("{error}")))?;
-        if !parsed.contains(&version) {
-            return Err(not_for(format!("its requires-python is `{specifiers}`, the target's Python is {version}")));
-        }
-    }
+    check_requires_python(lock.requires_python.as_deref(), origin, target)?;
     if let Some(environments) = &lock.environments {
         let mut holds = false;
         for text in environments {
@@ -174,6 +178,27 @@ fn check_lock_applies(
         }
         if !holds {
             return Err(not_for(format!("none of its environments holds ({})", environments.join("; "))));
+        }
+    }
+    Ok(())
+}
+
+/// A lock's `requires-python` must hold for the target's Python.
+pub(crate) fn check_requires_python(
+    requires_python: Option<&str>,
+    origin: &str,
+    target: &Target,
+) -> Result<(), PylockError> {
+    let not_for =
+        |why: String| PylockError::NotForTarget { origin: origin.to_owned(), target: target.to_string(), why };
+    if let Some(specifiers) = requires_python {
+        let parsed: pep508_rs::pep440_rs::VersionSpecifiers = specifiers
+            .parse()
+            .map_err(|error| not_for(format!("its requires-python `{specifiers}` does not parse: {error}")))?;
+        let version: pep508_rs::pep440_rs::Version =
+            target.python.full().parse().map_err(|error| not_for(format!("{error}")))?;
+        if !parsed.contains(&version) {
+            return Err(not_for(format!("its requires-python is `{specifiers}`, the target's Python is {version}")));
         }
     }
     Ok(())
@@ -277,7 +302,10 @@ fn tag_ranks(target: &Target) -> Result<BTreeMap<(String, String, String), usize
 
 /// Normalized names the requirement lines ask for under the target's markers, with their extras.
 /// Lines that are not PEP 508 requirements (paths, options) name nothing here.
-fn requested_by_name(requested: &[String], environment: &MarkerEnvironment) -> BTreeMap<String, BTreeSet<String>> {
+pub(crate) fn requested_by_name(
+    requested: &[String],
+    environment: &MarkerEnvironment,
+) -> BTreeMap<String, BTreeSet<String>> {
     let mut by_name: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for line in requested {
         let Ok(requirement) = line.parse::<Requirement>() else { continue };

@@ -1,12 +1,13 @@
-//! A PEP 751 lock as input: read per target (markers, the wheel the target ranks first), no
-//! resolution at all, the same wheelhouse as the requirements it locks; the inputs not read yet
-//! are refused by name.
+//! The inputs besides requirements files: a PEP 751 lock and a uv lock, read per target (markers,
+//! the wheel the target ranks first) with no resolution at all, and a pyproject.toml resolved
+//! like a requirements file; each gives the same wheelhouse as the requirements it stands for.
+//! Other TOML files are refused by name.
 
 use std::collections::BTreeMap;
 
 use crate::support::{
     project::{stderr, Project, FOUR_TARGETS, ONE_TARGET},
-    Server, ServerOptions,
+    run_ok, scrub_env, uv_under_test, Server, ServerOptions,
 };
 
 const COMPILED: [&str; 5] = [
@@ -157,12 +158,95 @@ fn a_lock_without_a_wheel_for_a_target_names_package_target_and_what_it_offers()
     assert!(text.contains(&"0".repeat(64)), "{text}");
 }
 
+/// A project declaring, with an extra and a dependency group, what `EQUIVALENT` lists: markers
+/// both ways (`purelib`'s dependencies), a package only x86_64 has, a compiled package.
+const PYPROJECT: &str = r#"[project]
+name = "app"
+version = "0.1.0"
+requires-python = ">=3.11"
+dependencies = ["purelib", "compiled==2.0", "x86only; platform_machine == 'x86_64'"]
+
+[project.optional-dependencies]
+fast = ["withextra[fast]"]
+
+[dependency-groups]
+test = ["x86helper"]
+"#;
+
+const EQUIVALENT: &str =
+    "purelib\ncompiled==2.0\nx86only; platform_machine == \"x86_64\"\nwithextra[fast]\nx86helper\n";
+
 #[test]
-fn inputs_not_read_yet_are_refused_by_name_never_handed_to_pip() {
+fn a_pyproject_and_its_uv_lock_give_the_wheelhouse_of_the_equivalent_requirements() {
+    let project = Project::new();
+    let server = Server::start(project.index.root(), ServerOptions::default());
+    project.write("requirements.txt", EQUIVALENT);
+    project.write("pyproject.toml", PYPROJECT);
+    let index_url = server.url();
+    let create = |input: &str, wheelhouse: &str, select: &[&str]| {
+        let flags = [
+            &["-r", input, "--wheelhouse", wheelhouse, "--index-url", &index_url, "--no-build-tools"][..],
+            select,
+            &FOUR_TARGETS,
+        ]
+        .concat();
+        let output = project.create(&flags);
+        let manifest: serde_json::Value = serde_json::from_str(
+            &fs_err::read_to_string(project.root().join(wheelhouse).join("manifest.json")).unwrap(),
+        )
+        .unwrap();
+        (output, manifest)
+    };
+    let (_, by_requirements) = create("requirements.txt", "wheelhouse-req", &[]);
+    let expected = packages_by_target(&by_requirements);
+    assert!(expected["linux-amd64-cp311"].iter().any(|package| package.starts_with("x86only ")), "{expected:?}");
+    assert!(!expected["linux-arm64-cp311"].iter().any(|package| package.starts_with("x86only ")), "{expected:?}");
+
+    let select = ["--extra", "fast", "--group", "test"];
+    let (_, by_pyproject) = create("pyproject.toml", "wheelhouse-pyproject", &select);
+    assert_eq!(packages_by_target(&by_pyproject), expected);
+    // Without the extra and the group, neither their packages nor anything only they pull in.
+    let (_, bare) = create("pyproject.toml", "wheelhouse-bare", &[]);
+    let bare = packages_by_target(&bare);
+    assert!(!bare["linux-arm64-cp312"].iter().any(|package| package.starts_with("withextra ")), "{bare:?}");
+    assert!(!bare["linux-arm64-cp312"].iter().any(|package| package.starts_with("x86helper ")), "{bare:?}");
+    let unknown = project.create_fails(&[&["-r", "pyproject.toml", "--extra", "slow"][..], &ONE_TARGET].concat());
+    assert!(stderr(&unknown).contains("pyproject.toml has no extra `slow`; it has: fast"), "{}", stderr(&unknown));
+
+    // uv's own lock of the same project, made by the uv under test against the same index.
+    let Some(uv) = uv_under_test() else { return };
+    let mut lock = std::process::Command::new(&uv);
+    scrub_env(&mut lock);
+    run_ok(
+        lock.args(["lock", "--index-url", &server.url(), "--cache-dir"])
+            .arg(project.tmp.path().join("uv-cache"))
+            .current_dir(project.root()),
+    );
+    let pages_before = server.requests().iter().filter(|target| target.contains("/simple/")).count();
+    let (output, by_uv_lock) = create("uv.lock", "wheelhouse-uvlock", &select);
+    let pages_after = server.requests().iter().filter(|target| target.contains("/simple/")).count();
+    assert_eq!(pages_after, pages_before, "a lock needs no index page: {}", stderr(&output));
+    assert_eq!(packages_by_target(&by_uv_lock), expected);
+    let files = |manifest: &serde_json::Value| {
+        manifest["files"].as_array().unwrap().iter().map(|file| file["sha256"].clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(files(&by_uv_lock), files(&by_requirements));
+}
+
+#[test]
+fn other_toml_files_and_unknown_lock_versions_are_refused_by_name_never_handed_to_pip() {
     let project = Project::new();
     for (name, text, expected) in [
-        ("uv.lock", "version = 1\n\n[[package]]\nname = \"x\"\n", "uv.lock is a uv lock"),
-        ("pyproject.toml", "[project]\nname = \"x\"\n", "pyproject.toml is a pyproject.toml"),
+        (
+            "uv.lock",
+            "version = 2\n\n[[package]]\nname = \"x\"\n",
+            "uv.lock has version 2, and this tool reads uv.lock version 1",
+        ),
+        (
+            "pyproject.toml",
+            "[project]\nname = \"x\"\ndynamic = [\"dependencies\"]\n",
+            "pyproject.toml: `[project].dependencies` is dynamic",
+        ),
         ("deps.toml", "[tool.x]\ny = 1\n", "deps.toml is a TOML file but neither a pylock.toml"),
     ] {
         project.write(name, text);

@@ -12,6 +12,7 @@ mod live;
 mod lock_inputs;
 mod pack_verify;
 mod properties;
+mod pylock_export;
 mod regressions;
 mod signing;
 mod status;

@@ -8,17 +8,8 @@ use std::{path::PathBuf, time::Instant};
 
 use crate::support::{
     project::{resolved_names, stderr, Project, FOUR_TARGETS, TWO_TARGETS},
-    run_fails, Server, ServerOptions,
+    run_fails, uv_under_test, Server, ServerOptions,
 };
-
-/// The uv under test, or `None` (with a note) when `XTASK_UV` is not set.
-fn uv_under_test() -> Option<PathBuf> {
-    let uv = std::env::var_os("XTASK_UV").map(PathBuf::from);
-    if uv.is_none() {
-        eprintln!("uv resolver test skipped: set XTASK_UV to a uv (python3 -m pip install uv)");
-    }
-    uv
-}
 
 /// Markers both ways (`purelib`, `x86only`), a compiled package with wheels per tag, an extra, a
 /// Requires-Python per version, two files, and the build tools.

@@ -17,8 +17,10 @@ use xtask::{
     model::{
         manifest::BUILD_TOOLS,
         pylock::{mark_roots_direct, parse_pylock},
+        pyproject::requirement_lines,
         requirements::requested_lines,
         resolution::{link_under_target, parse_report, requires_dist_of_metadata, Pin, Resolver},
+        uvlock::parse_uv_lock,
         wheel_name::DistributionName,
     },
     parallel,
@@ -110,12 +112,13 @@ pub fn resolve_all(
     let step = Step::start("resolve", jobs.len());
     let started = Instant::now();
     let by_uv = plan.resolver == Resolver::Uv && plan.uv.is_some();
-    let by_pip = |job: &&Job| !(matches!(job.source, JobSource::Lock(_)) || by_uv);
+    let by_pip = |job: &&Job| !(matches!(job.source, JobSource::Lock(_) | JobSource::UvLock(_)) || by_uv);
     let workers = if jobs.iter().any(by_pip) { PipWorkers::start(&plan.python)? } else { None };
     let results = parallel::map(jobs, plan.resolve_jobs, |sh, job| {
         let job_started = Instant::now();
         let result = match (&job.source, plan.resolver, &plan.uv) {
             (JobSource::Lock(path), _, _) => read_lock(plan, job, path),
+            (JobSource::UvLock(path), _, _) => read_uv_lock(plan, job, path),
             (_, Resolver::Uv, Some(uv)) => resolve_with_uv(sh, plan, job, uv),
             _ => resolve_one(sh, plan, job, builder, workers.as_ref()),
         };
@@ -149,8 +152,15 @@ fn resolve_one(
 ) -> Result<Vec<Pin>> {
     let target = &plan.targets[job.target];
     let context = || format!("{} for {target}", job.group);
+    let declared = tempfile::Builder::new().prefix("declared-").tempdir().with_context(context)?;
+    let declared_file = declared.path().join("requirements.txt");
     let inputs = match &job.source {
-        JobSource::File(path) | JobSource::Lock(path) => Inputs::RequirementsFile(path),
+        // Locks are read, not resolved ([`resolve_all`]); were one here, pip would say what it is.
+        JobSource::File(path) | JobSource::Lock(path) | JobSource::UvLock(path) => Inputs::RequirementsFile(path),
+        JobSource::Pyproject(path) => match pyproject_requirements(plan, job, path, &declared_file)? {
+            Some(_) => Inputs::RequirementsFile(&declared_file),
+            None => return Ok(Vec::new()),
+        },
         JobSource::BuildTools => Inputs::Packages(&BUILD_TOOLS),
     };
     let mut index = plan.index.clone();
@@ -213,11 +223,17 @@ fn resolve_one(
 fn resolve_with_uv(sh: &Shell, plan: &Plan, job: &Job, uv: &Uv) -> Result<Vec<Pin>> {
     let target = &plan.targets[job.target];
     let context = || format!("{} for {target}", job.group);
+    let declared = tempfile::Builder::new().prefix("declared-").tempdir().with_context(context)?;
+    let declared_file = declared.path().join("requirements.txt");
     let (inputs, requested) = match &job.source {
-        JobSource::File(path) | JobSource::Lock(path) => (
+        JobSource::File(path) | JobSource::Lock(path) | JobSource::UvLock(path) => (
             Inputs::RequirementsFile(path),
             requested_lines(path, &|path: &Path| fs_err::read(path)).with_context(context)?,
         ),
+        JobSource::Pyproject(path) => match pyproject_requirements(plan, job, path, &declared_file)? {
+            Some(lines) => (Inputs::RequirementsFile(&declared_file), lines),
+            None => return Ok(Vec::new()),
+        },
         JobSource::BuildTools => (Inputs::Packages(&BUILD_TOOLS), BUILD_TOOLS.map(str::to_owned).to_vec()),
     };
     let scratch = tempfile::Builder::new().prefix("resolve-").tempdir().with_context(context)?;
@@ -239,6 +255,18 @@ fn resolve_with_uv(sh: &Shell, plan: &Plan, job: &Job, uv: &Uv) -> Result<Vec<Pi
     Ok(parse_pylock(&lock, &origin, target, &requested)?)
 }
 
+/// The requirements a `pyproject.toml` declares (with the extras and groups asked for), written to
+/// `file` as a requirements file for the resolver; `None` when it declares none.
+fn pyproject_requirements(plan: &Plan, job: &Job, path: &Path, file: &Path) -> Result<Option<Vec<String>>> {
+    let text = fs_err::read_to_string(path)?;
+    let lines = requirement_lines(&text, &job.group, &plan.extras, &plan.groups)?;
+    if lines.is_empty() {
+        return Ok(None);
+    }
+    fs_err::write(file, lines.join("\n") + "\n")?;
+    Ok(Some(lines))
+}
+
 /// A PEP 751 lock for the target: its packages whose markers hold, the wheel the target ranks
 /// first of each, no resolution.
 fn read_lock(plan: &Plan, job: &Job, path: &Path) -> Result<Vec<Pin>> {
@@ -247,10 +275,18 @@ fn read_lock(plan: &Plan, job: &Job, path: &Path) -> Result<Vec<Pin>> {
     Ok(parse_pylock(&text, &job.group, target, &[])?)
 }
 
+/// A uv lock for the target: the packages the workspace root reaches by edges whose markers
+/// hold, the wheel the target ranks first of each, no resolution.
+fn read_uv_lock(plan: &Plan, job: &Job, path: &Path) -> Result<Vec<Pin>> {
+    let target = &plan.targets[job.target];
+    let text = fs_err::read_to_string(path)?;
+    Ok(parse_uv_lock(&text, &job.group, target, &plan.extras, &plan.groups)?)
+}
+
 /// Whether the pins of `job` come without `Requires-Dist` (uv's lock, a lock given as input),
 /// to be filled in by [`complete_from_wheels`] once the wheels are here.
 pub fn needs_metadata(plan: &Plan, job: &Job) -> bool {
-    matches!(job.source, JobSource::Lock(_)) || plan.resolver == Resolver::Uv
+    matches!(job.source, JobSource::Lock(_) | JobSource::UvLock(_)) || plan.resolver == Resolver::Uv
 }
 
 /// Fills `requires_dist` of a uv resolution from the METADATA of each wheel, now in `staging`,

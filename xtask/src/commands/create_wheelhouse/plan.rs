@@ -45,6 +45,9 @@ pub struct Plan {
     /// The uv that resolves, found once, when the resolver is uv.
     pub uv: Option<Uv>,
     pub build_sdists: bool,
+    /// The extras and dependency groups of pyproject.toml and uv.lock inputs.
+    pub extras: Vec<String>,
+    pub groups: Vec<String>,
 }
 
 /// One resolution to make: a requirements file (or the build tools) on one target.
@@ -55,10 +58,17 @@ pub struct Job {
     pub key: String,
 }
 
+#[derive(Clone)]
 pub enum JobSource {
     /// A PEP 751 lock: read for the target, no resolution.
     Lock(PathBuf),
     File(PathBuf),
+    /// A `pyproject.toml`: its declared dependencies (with the extras and groups asked for),
+    /// resolved like a requirements file.
+    Pyproject(PathBuf),
+    /// A `uv.lock`: the workspace root's locked dependencies (with the extras and groups asked
+    /// for) that hold for the target, no resolution.
+    UvLock(PathBuf),
     BuildTools,
 }
 
@@ -88,6 +98,15 @@ pub fn plan(sh: &Shell, project: &Project, args: &CreateWheelhouse) -> Result<Pl
     }
 
     let index = project.index_options(&args.index);
+    let (extras, groups) = (project.extras(&args.extras), project.groups(&args.groups));
+    let selects = |kind: &InputKind| matches!(kind, InputKind::Pyproject | InputKind::UvLock);
+    let selected = !(extras.is_empty() && groups.is_empty());
+    if selected && !kinds.iter().any(selects) {
+        bail!(
+            "--extra and --group select from a pyproject.toml or a uv.lock, and no input is one\nhint: pass -r \
+             pyproject.toml or -r uv.lock, or drop --extra/--group (and `extras`/`groups` in wheelhouse.toml)"
+        );
+    }
     let build_sdists = project.build_sdists(args.build_sdists);
     let resolver = project.resolver(args.resolver);
     let uv = match resolver {
@@ -107,24 +126,26 @@ pub fn plan(sh: &Shell, project: &Project, args: &CreateWheelhouse) -> Result<Pl
         build_sdists,
     };
 
-    let mut groups: Vec<(String, String, JobSource)> = requirements
+    let mut inputs: Vec<(String, String, JobSource)> = requirements
         .iter()
         .zip(&requirement_paths)
         .zip(&kinds)
         .map(|((record, path), kind)| {
-            let source = match kind {
-                InputKind::Pylock => JobSource::Lock(path.clone()),
-                _ => JobSource::File(path.clone()),
+            let (source, selection) = match kind {
+                InputKind::Pylock => (JobSource::Lock(path.clone()), String::new()),
+                InputKind::Pyproject => (JobSource::Pyproject(path.clone()), format!("{extras:?} {groups:?}")),
+                InputKind::UvLock => (JobSource::UvLock(path.clone()), format!("{extras:?} {groups:?}")),
+                _ => (JobSource::File(path.clone()), String::new()),
             };
-            (record.path.clone(), record.content_digest(), source)
+            (record.path.clone(), format!("{}{selection}", record.content_digest()), source)
         })
         .collect();
     if build_tools {
-        groups.push((BUILD_TOOLS_GROUP.to_owned(), BUILD_TOOLS.join(" "), JobSource::BuildTools));
+        inputs.push((BUILD_TOOLS_GROUP.to_owned(), BUILD_TOOLS.join(" "), JobSource::BuildTools));
     }
     let index_json = serde_json::to_string(&index_settings)?;
     let mut jobs_to_run = Vec::new();
-    for (group, content_digest, source) in groups {
+    for (group, content_digest, source) in inputs {
         for (target_index, record) in target_records.iter().enumerate() {
             let format_version = FORMAT_VERSION.to_string();
             let record_json = serde_json::to_string(record)?;
@@ -141,12 +162,7 @@ pub fn plan(sh: &Shell, project: &Project, args: &CreateWheelhouse) -> Result<Pl
             // The resolver is not part of the key: both give the same resolution (the tests hold
             // them to it), so a switch of resolver alone resolves nothing again.
             let key = digest(&parts);
-            let source = match &source {
-                JobSource::File(path) => JobSource::File(path.clone()),
-                JobSource::Lock(path) => JobSource::Lock(path.clone()),
-                JobSource::BuildTools => JobSource::BuildTools,
-            };
-            jobs_to_run.push(Job { group: group.clone(), source, target: target_index, key });
+            jobs_to_run.push(Job { group: group.clone(), source: source.clone(), target: target_index, key });
         }
     }
     let keys: Vec<&str> = jobs_to_run.iter().map(|job| job.key.as_str()).collect();
@@ -169,27 +185,21 @@ pub fn plan(sh: &Shell, project: &Project, args: &CreateWheelhouse) -> Result<Pl
         inputs_digest,
         jobs,
         build_sdists,
+        extras,
+        groups,
     })
 }
 
-/// What the input holds: a requirements file or a PEP 751 lock; the inputs not read yet are
-/// refused by name, never handed to pip (which would say `Invalid requirement: 'version = 1'`).
+/// What the input holds: a requirements file, a pyproject.toml, a PEP 751 lock or a uv lock; any
+/// other TOML file is refused by name, never handed to pip (which would say `Invalid requirement:
+/// 'version = 1'`).
 fn input_kind(path: &Path) -> Result<InputKind> {
     let text =
         fs_err::read_to_string(path).with_context(|| format!("cannot use requirements file {}", path.display()))?;
     let kind = InputKind::of(path, &text);
     let shown = path.display();
     match kind {
-        InputKind::Requirements | InputKind::Pylock => Ok(kind),
-        InputKind::UvLock => bail!(
-            "{shown} is a uv lock, which this version of the tool does not read yet\nhint: export it as a PEP 751 \
-             lock and pass that: `uv export --format pylock.toml -o pylock.toml`, then -r pylock.toml"
-        ),
-        InputKind::Pyproject => bail!(
-            "{shown} is a pyproject.toml, which this version of the tool does not read yet\nhint: lock it (`uv lock`, \
-             then `uv export --format pylock.toml -o pylock.toml`) and pass -r pylock.toml, or list its \
-             dependencies in a requirements file"
-        ),
+        InputKind::Requirements | InputKind::Pylock | InputKind::Pyproject | InputKind::UvLock => Ok(kind),
         InputKind::UnknownToml => bail!(
             "{shown} is a TOML file but neither a pylock.toml (no `lock-version`), a uv.lock nor a pyproject.toml\nhint: \
              pass a requirements file or a PEP 751 lock (pylock.toml, pylock.NAME.toml)"

@@ -120,3 +120,12 @@ pub fn in_no_network(command: &Command) -> Command {
     }
     wrapped
 }
+
+/// The uv under test, or `None` (with a note) when `XTASK_UV` is not set.
+pub fn uv_under_test() -> Option<std::path::PathBuf> {
+    let uv = std::env::var_os("XTASK_UV").map(std::path::PathBuf::from);
+    if uv.is_none() {
+        eprintln!("uv test skipped: set XTASK_UV to a uv (python3 -m pip install uv)");
+    }
+    uv
+}

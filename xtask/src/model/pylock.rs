@@ -31,8 +31,8 @@ pub enum PylockError {
          with a tool that writes lock-version {LOCK_MAJOR} (uv does), or resolve the requirements instead"
     )]
     UnsupportedVersion { origin: String, version: String },
-    #[error("{origin}: no wheel of `{package}` fits {target}; the lock offers: {offered}")]
-    NoWheel { origin: String, package: String, target: String, offered: String },
+    #[error("{origin}: no wheel of `{package}` fits {target}; the lock offers: {offered}{hint}")]
+    NoWheel { origin: String, package: String, target: String, offered: String, hint: String },
     #[error("{origin}: `{package}` comes from {source_kind}, which a wheelhouse cannot hold; only wheels can")]
     NotAWheel { origin: String, package: String, source_kind: String },
     #[error("{origin}: `{package}` has a marker that does not parse: {message}")]
@@ -88,7 +88,16 @@ impl LockedFile {
 /// The packages of a lock that apply to `target`. `origin` names the lock in errors (which
 /// requirements, which target). `requested` are the requirement lines of the requirements file
 /// (and its `-r` includes): a package they name is `direct`, with their extras.
-pub fn parse_pylock(text: &str, origin: &str, target: &Target, requested: &[String]) -> Result<Vec<Pin>, PylockError> {
+///
+/// With `build_sdists`, a package with no wheel for the target but an sdist yields a pin of the
+/// sdist (its file name does not end in `.whl`), for the caller to build into a pure wheel.
+pub fn parse_pylock(
+    text: &str,
+    origin: &str,
+    target: &Target,
+    requested: &[String],
+    build_sdists: bool,
+) -> Result<Vec<Pin>, PylockError> {
     let lock: Lock = toml::from_str(text)
         .map_err(|error| PylockError::Toml { origin: origin.to_owned(), message: error.message().to_owned() })?;
     if lock.lock_version.split('.').next() != Some(LOCK_MAJOR) {
@@ -97,7 +106,7 @@ pub fn parse_pylock(text: &str, origin: &str, target: &Target, requested: &[Stri
     let environment = marker_environment_of(&target.marker_environment()).map_err(PylockError::Environment)?;
     check_lock_applies(&lock, origin, target, &environment)?;
     let requests = requested_by_name(requested, &environment);
-    pins_of(&lock.packages, origin, target, &environment, &requests)
+    pins_of(&lock.packages, origin, target, &environment, &requests, build_sdists)
 }
 
 /// The pins of the packages whose markers hold: for each, the file the target ranks first.
@@ -108,6 +117,7 @@ pub(crate) fn pins_of(
     target: &Target,
     environment: &MarkerEnvironment,
     requests: &BTreeMap<String, BTreeSet<String>>,
+    build_sdists: bool,
 ) -> Result<Vec<Pin>, PylockError> {
     let ranks = tag_ranks(target)?;
     let mut pins = Vec::with_capacity(packages.len());
@@ -123,7 +133,7 @@ pub(crate) fn pins_of(
                 continue;
             }
         }
-        let (file, is_direct) = choose_file(package, &ranks, origin, target)?;
+        let (file, is_direct) = choose_file(package, &ranks, origin, target, build_sdists)?;
         let Some(url) = file.url.clone() else {
             return Err(PylockError::NotAWheel {
                 origin: origin.to_owned(),
@@ -219,6 +229,7 @@ fn choose_file<'a>(
     ranks: &BTreeMap<(String, String, String), usize>,
     origin: &str,
     target: &Target,
+    build_sdists: bool,
 ) -> Result<(&'a LockedFile, bool), PylockError> {
     let not_a_wheel = |source_kind: &str| PylockError::NotAWheel {
         origin: origin.to_owned(),
@@ -245,6 +256,10 @@ fn choose_file<'a>(
     if let Some((_, wheel)) = best {
         return Ok((wheel, false));
     }
+    let sdist = package.sdist.as_ref().filter(|sdist| sdist.url.is_some() && sdist.hashes.contains_key("sha256"));
+    if let Some(sdist) = sdist.filter(|_| build_sdists) {
+        return Ok((sdist, false));
+    }
     let mut offered: Vec<String> = package.wheels.iter().filter_map(LockedFile::filename).collect();
     offered.extend(package.sdist.as_ref().and_then(LockedFile::filename).map(|name| format!("{name} (an sdist)")));
     let version = package.version.as_deref().map(|version| format!("=={version}")).unwrap_or_default();
@@ -253,6 +268,12 @@ fn choose_file<'a>(
         package: format!("{}{version}", normalize(&package.name)),
         target: target.to_string(),
         offered: if offered.is_empty() { "nothing".to_owned() } else { offered.join(", ") },
+        hint: if sdist.is_some() {
+            "\nhint: if the package is pure Python, pass --build-sdists to build its wheel from the locked sdist"
+                .to_owned()
+        } else {
+            String::new()
+        },
     })
 }
 
@@ -345,7 +366,7 @@ mod tests {
 
     /// The file chosen for each package of `text` on `target`.
     fn check(text: &str, target: Target, expected: &[&str]) {
-        let pins = parse_pylock(text, "the lock", &target, &[]).unwrap();
+        let pins = parse_pylock(text, "the lock", &target, &[], false).unwrap();
         let chosen: Vec<&str> = pins.iter().map(|pin| pin.package.filename.as_str()).collect();
         assert_eq!(chosen, expected);
     }
@@ -354,7 +375,7 @@ mod tests {
     fn a_lock_for_other_environments_or_pythons_is_refused_for_the_target() {
         let amd64 = || target(Platform::Amd64, "3.11");
         let only_arm = "lock-version = \"1.0\"\nenvironments = [\"platform_machine == 'aarch64'\"]\n";
-        let error = parse_pylock(only_arm, "pylock.toml", &amd64(), &[]).unwrap_err();
+        let error = parse_pylock(only_arm, "pylock.toml", &amd64(), &[], false).unwrap_err();
         assert!(
             error
                 .to_string()
@@ -362,10 +383,10 @@ mod tests {
             "{error}"
         );
         let newer = "lock-version = \"1.0\"\nrequires-python = \">=3.12\"\n";
-        let error = parse_pylock(newer, "pylock.toml", &amd64(), &[]).unwrap_err();
+        let error = parse_pylock(newer, "pylock.toml", &amd64(), &[], false).unwrap_err();
         assert!(error.to_string().contains("its requires-python is `>=3.12`, the target's Python is 3.11"), "{error}");
         let both = "lock-version = \"1.0\"\nrequires-python = \">=3.10\"\nenvironments = [\"platform_machine == 'aarch64'\", \"platform_machine == 'x86_64'\"]\n";
-        assert!(parse_pylock(both, "pylock.toml", &amd64(), &[]).unwrap().is_empty());
+        assert!(parse_pylock(both, "pylock.toml", &amd64(), &[], false).unwrap().is_empty());
     }
 
     #[test]
@@ -378,6 +399,7 @@ mod tests {
             "the lock",
             &target(Platform::Amd64, "3.11"),
             &[],
+            false,
         )
         .unwrap();
         pins[0].package.dependencies = vec!["lib".to_owned()];
@@ -413,7 +435,7 @@ mod tests {
             "{}sdist = {{ url = \"https://index.test/files/compiled-2.0.tar.gz\", hashes = {{}} }}\n",
             package("compiled", &COMPILED[..2])
         ));
-        let error = parse_pylock(&text, "uv's lock of requirements.txt", &target(Platform::Arm64, "3.12"), &[])
+        let error = parse_pylock(&text, "uv's lock of requirements.txt", &target(Platform::Arm64, "3.12"), &[], false)
             .unwrap_err()
             .to_string();
         assert_eq!(
@@ -435,7 +457,7 @@ mod tests {
             package("speedup", &["speedup-2.0-py3-none-any.whl"]),
         ));
         let requested = ["with-extra[Fast]>=1 --hash=sha256:00".replace(" --hash=sha256:00", ""), "-e .".to_owned()];
-        let pins = parse_pylock(&text, "the lock", &target(Platform::Amd64, "3.11"), &requested).unwrap();
+        let pins = parse_pylock(&text, "the lock", &target(Platform::Amd64, "3.11"), &requested, false).unwrap();
         let names: Vec<(&str, bool, Vec<String>)> = pins
             .iter()
             .map(|pin| (pin.package.name.as_str(), pin.package.direct, pin.package.extras.clone()))
@@ -448,14 +470,19 @@ mod tests {
 
     #[test]
     fn an_unknown_lock_version_or_a_source_tree_is_refused_by_name() {
-        let error =
-            parse_pylock("lock-version = \"2.0\"\n", "uv's lock of a.txt", &target(Platform::Amd64, "3.11"), &[])
-                .unwrap_err();
+        let error = parse_pylock(
+            "lock-version = \"2.0\"\n",
+            "uv's lock of a.txt",
+            &target(Platform::Amd64, "3.11"),
+            &[],
+            false,
+        )
+        .unwrap_err();
         assert!(error
             .to_string()
             .starts_with("uv's lock of a.txt has lock-version 2.0, and this tool reads lock-version 1.x"));
         let text = lock("[[packages]]\nname = \"mine\"\ndirectory = { path = \"./mine\" }\n");
-        let error = parse_pylock(&text, "the lock", &target(Platform::Amd64, "3.11"), &[]).unwrap_err();
+        let error = parse_pylock(&text, "the lock", &target(Platform::Amd64, "3.11"), &[], false).unwrap_err();
         assert_eq!(
             error.to_string(),
             "the lock: `mine` comes from a local directory, which a wheelhouse cannot hold; only wheels can"

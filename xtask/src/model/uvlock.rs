@@ -103,13 +103,14 @@ impl UvPackage {
 }
 
 /// The pins of `text` (a `uv.lock`) for `target`, with `extras` and `groups` of the workspace
-/// root. `origin` names the lock in errors.
+/// root. `origin` names the lock in errors. `build_sdists` as for [`crate::model::pylock::parse_pylock`].
 pub fn parse_uv_lock(
     text: &str,
     origin: &str,
     target: &Target,
     extras: &[String],
     groups: &[String],
+    build_sdists: bool,
 ) -> Result<Vec<Pin>, UvLockError> {
     let lock: UvLock = toml::from_str(text)
         .map_err(|error| UvLockError::Toml { origin: origin.to_owned(), message: error.message().to_owned() })?;
@@ -191,7 +192,7 @@ pub fn parse_uv_lock(
         .filter(|package| !package.is_local())
         .map(as_locked_package)
         .collect();
-    Ok(pins_of(&packages, origin, target, &environment, &requests)?)
+    Ok(pins_of(&packages, origin, target, &environment, &requests, build_sdists)?)
 }
 
 struct Walk<'a> {
@@ -355,11 +356,12 @@ wheels = [{ url = "http://127.0.0.1/files/oldpy-1.0-py3-none-any.whl", hash = "s
 
     #[test]
     fn follows_the_edges_whose_markers_hold_with_extras_and_groups() {
-        let amd64 = parse_uv_lock(LOCK, "uv.lock", &target(Platform::Amd64, 11), &[], &[]).unwrap();
+        let amd64 = parse_uv_lock(LOCK, "uv.lock", &target(Platform::Amd64, 11), &[], &[], false).unwrap();
         assert_eq!(names(&amd64), ["purelib-1.0-py3-none-any.whl:bb"]);
         assert!(amd64[0].package.direct);
 
-        let arm = parse_uv_lock(LOCK, "uv.lock", &target(Platform::Arm64, 12), &owned(&["fast"]), &owned(&["test"]));
+        let arm =
+            parse_uv_lock(LOCK, "uv.lock", &target(Platform::Arm64, 12), &owned(&["fast"]), &owned(&["test"]), false);
         assert_eq!(
             names(&arm.unwrap()),
             [
@@ -369,7 +371,8 @@ wheels = [{ url = "http://127.0.0.1/files/oldpy-1.0-py3-none-any.whl", hash = "s
                 "withextra-1.0-py3-none-any.whl:dd",
             ]
         );
-        let amd311 = parse_uv_lock(LOCK, "uv.lock", &target(Platform::Amd64, 11), &owned(&["fast"]), &owned(&["test"]));
+        let amd311 =
+            parse_uv_lock(LOCK, "uv.lock", &target(Platform::Amd64, 11), &owned(&["fast"]), &owned(&["test"]), false);
         let amd311 = amd311.unwrap();
         assert!(names(&amd311).contains(&"oldpy-1.0-py3-none-any.whl:ff".to_owned()), "{:?}", names(&amd311));
         let withextra = amd311.iter().find(|pin| pin.package.name == "withextra").unwrap();
@@ -378,14 +381,16 @@ wheels = [{ url = "http://127.0.0.1/files/oldpy-1.0-py3-none-any.whl", hash = "s
 
     #[test]
     fn a_target_outside_the_lock_or_without_a_wheel_is_named() {
-        let old = parse_uv_lock(LOCK, "uv.lock", &target(Platform::Amd64, 10), &[], &[]).unwrap_err();
+        let old = parse_uv_lock(LOCK, "uv.lock", &target(Platform::Amd64, 10), &[], &[], false).unwrap_err();
         assert!(old.to_string().contains("requires-python is `>=3.11`"), "{old}");
         let no_wheel =
-            parse_uv_lock(LOCK, "uv.lock", &target(Platform::Amd64, 12), &owned(&["fast"]), &[]).unwrap_err();
+            parse_uv_lock(LOCK, "uv.lock", &target(Platform::Amd64, 12), &owned(&["fast"]), &[], false).unwrap_err();
         assert!(no_wheel.to_string().contains("no wheel of `speedup==1.0` fits linux/amd64 python 3.12"), "{no_wheel}");
-        let unknown = parse_uv_lock(LOCK, "uv.lock", &target(Platform::Amd64, 11), &owned(&["slow"]), &[]).unwrap_err();
+        let unknown =
+            parse_uv_lock(LOCK, "uv.lock", &target(Platform::Amd64, 11), &owned(&["slow"]), &[], false).unwrap_err();
         assert_eq!(unknown.to_string(), "uv.lock has no extra `slow` on its root `app`; it has: fast");
-        let version = parse_uv_lock("version = 2\n", "uv.lock", &target(Platform::Amd64, 11), &[], &[]).unwrap_err();
+        let version =
+            parse_uv_lock("version = 2\n", "uv.lock", &target(Platform::Amd64, 11), &[], &[], false).unwrap_err();
         assert!(matches!(version, UvLockError::UnsupportedVersion { version: 2, .. }));
     }
 }

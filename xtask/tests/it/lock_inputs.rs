@@ -158,6 +158,42 @@ fn a_lock_without_a_wheel_for_a_target_names_package_target_and_what_it_offers()
     assert!(text.contains(&"0".repeat(64)), "{text}");
 }
 
+#[test]
+fn a_locked_sdist_is_built_only_with_build_sdists_and_only_from_its_locked_bytes() {
+    let project = Project::new();
+    let files_url = format!("{}/", crate::support::index::file_url(&project.index.files_dir()));
+    let sdist = "sdistonly-1.0.tar.gz";
+    let lock = |sha256: &str| {
+        format!(
+            "lock-version = \"1.0\"\ncreated-by = \"hand\"\n\n[[packages]]\nname = \"sdistonly\"\nversion = \"1.0\"\n\
+             sdist = {{ name = \"{sdist}\", url = \"{files_url}{sdist}\", hashes = {{ sha256 = \"{sha256}\" }} }}\n"
+        )
+    };
+    project.write("pylock.toml", &lock(&project.index.sha256_of(sdist)));
+    let targets = ["--platform", "linux/amd64", "--platform", "linux/arm64", "--python", "3.12"];
+    let flags = [&["-r", "pylock.toml", "--no-build-tools"][..], &targets].concat();
+    let refused = stderr(&project.create_fails(&flags));
+    assert!(refused.contains("no wheel of `sdistonly==1.0` fits linux/amd64 python 3.12"), "{refused}");
+    assert!(refused.contains("pass --build-sdists"), "{refused}");
+
+    let built = [&flags[..], &["--build-sdists"]].concat();
+    project.create(&built);
+    let manifest = project.manifest();
+    let files = manifest["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(files[0]["filename"], "sdistonly-1.0-py3-none-any.whl");
+    assert_eq!(files[0]["origin"], "sdist-build");
+    assert_eq!(files[0]["targets"], serde_json::json!(["linux-amd64-cp312", "linux-arm64-cp312"]));
+
+    // Other bytes than the lock's: pip checks the locked sha256 before it builds anything.
+    std::fs::remove_dir_all(project.wheelhouse()).unwrap();
+    project.write("pylock.toml", &lock(&"0".repeat(64)));
+    let mismatch = stderr(&project.create_fails(&built));
+    assert!(mismatch.contains(&"0".repeat(64)), "{mismatch}");
+    assert!(mismatch.contains(&project.index.sha256_of(sdist)), "{mismatch}");
+    assert!(!project.wheelhouse().exists());
+}
+
 /// A project declaring, with an extra and a dependency group, what `EQUIVALENT` lists: markers
 /// both ways (`purelib`'s dependencies), a package only x86_64 has, a compiled package.
 const PYPROJECT: &str = r#"[project]

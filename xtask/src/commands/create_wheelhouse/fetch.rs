@@ -21,7 +21,7 @@ use xtask::{
         requirements::requested_lines,
         resolution::{link_under_target, parse_report, requires_dist_of_metadata, Pin, Resolver},
         uvlock::parse_uv_lock,
-        wheel_name::DistributionName,
+        wheel_name::{normalize, DistributionName},
     },
     parallel,
     tools::{
@@ -117,8 +117,8 @@ pub fn resolve_all(
     let results = parallel::map(jobs, plan.resolve_jobs, |sh, job| {
         let job_started = Instant::now();
         let result = match (&job.source, plan.resolver, &plan.uv) {
-            (JobSource::Lock(path), _, _) => read_lock(plan, job, path),
-            (JobSource::UvLock(path), _, _) => read_uv_lock(plan, job, path),
+            (JobSource::Lock(path), _, _) => read_lock(sh, plan, job, path, builder),
+            (JobSource::UvLock(path), _, _) => read_uv_lock(sh, plan, job, path, builder),
             (_, Resolver::Uv, Some(uv)) => resolve_with_uv(sh, plan, job, uv),
             _ => resolve_one(sh, plan, job, builder, workers.as_ref()),
         };
@@ -252,7 +252,7 @@ fn resolve_with_uv(sh: &Shell, plan: &Plan, job: &Job, uv: &Uv) -> Result<Vec<Pi
         }
     };
     let origin = format!("uv's lock of {} for {target}", job.group);
-    Ok(parse_pylock(&lock, &origin, target, &requested)?)
+    Ok(parse_pylock(&lock, &origin, target, &requested, false)?)
 }
 
 /// The requirements a `pyproject.toml` declares (with the extras and groups asked for), written to
@@ -269,18 +269,49 @@ fn pyproject_requirements(plan: &Plan, job: &Job, path: &Path, file: &Path) -> R
 
 /// A PEP 751 lock for the target: its packages whose markers hold, the wheel the target ranks
 /// first of each, no resolution.
-fn read_lock(plan: &Plan, job: &Job, path: &Path) -> Result<Vec<Pin>> {
+fn read_lock(sh: &Shell, plan: &Plan, job: &Job, path: &Path, builder: &SdistBuilder) -> Result<Vec<Pin>> {
     let target = &plan.targets[job.target];
     let text = fs_err::read_to_string(path)?;
-    Ok(parse_pylock(&text, &job.group, target, &[])?)
+    let pins = parse_pylock(&text, &job.group, target, &[], plan.build_sdists)?;
+    build_locked_sdists(sh, plan, job, pins, builder)
 }
 
 /// A uv lock for the target: the packages the workspace root reaches by edges whose markers
 /// hold, the wheel the target ranks first of each, no resolution.
-fn read_uv_lock(plan: &Plan, job: &Job, path: &Path) -> Result<Vec<Pin>> {
+fn read_uv_lock(sh: &Shell, plan: &Plan, job: &Job, path: &Path, builder: &SdistBuilder) -> Result<Vec<Pin>> {
     let target = &plan.targets[job.target];
     let text = fs_err::read_to_string(path)?;
-    Ok(parse_uv_lock(&text, &job.group, target, &plan.extras, &plan.groups)?)
+    let pins = parse_uv_lock(&text, &job.group, target, &plan.extras, &plan.groups, plan.build_sdists)?;
+    build_locked_sdists(sh, plan, job, pins, builder)
+}
+
+/// With `--build-sdists`, a lock's package that has no wheel for the target comes as its sdist:
+/// pip builds it from the locked URL, checking the locked sha256 first (`#sha256=`), and the
+/// wheel is kept if it is pure Python and is the locked name and version.
+fn build_locked_sdists(
+    sh: &Shell,
+    plan: &Plan,
+    job: &Job,
+    mut pins: Vec<Pin>,
+    builder: &SdistBuilder,
+) -> Result<Vec<Pin>> {
+    for pin in pins.iter_mut().filter(|pin| !pin.package.filename.ends_with(".whl")) {
+        let target = &plan.targets[job.target];
+        let context = || format!("{} for {target}: {} {}", job.group, pin.package.name, pin.package.version);
+        let sha256 = pin.sha256.clone().with_context(|| format!("{}: the locked sdist has no sha256", context()))?;
+        let url = pin.source_url.split('#').next().unwrap_or_default();
+        let requirement = format!("{} @ {url}#sha256={sha256}", pin.package.name);
+        let filename = builder.build(sh, plan, &requirement).with_context(context)?;
+        let built = DistributionName::parse(&filename)?;
+        if normalize(&built.name) != pin.package.name || built.version != pin.package.version {
+            bail!("{}: the locked sdist built {filename}, another name or version", context());
+        }
+        pin.package.filename = filename;
+        pin.package.url = BUILT_FROM_SDIST.to_owned();
+        pin.sha256 = None;
+        pin.source_url = String::new();
+    }
+    Ok(pins)
 }
 
 /// Whether the pins of `job` come without `Requires-Dist` (uv's lock, a lock given as input),

@@ -45,6 +45,7 @@ pub fn run(project: &Project, args: &Lock) -> Result<()> {
     let mode = Mode::check_if(args.check);
     let mut stale = Vec::new();
     let mut report = Vec::new();
+    let mut written: Vec<(std::path::PathBuf, String)> = Vec::new();
     for group in &groups {
         let record = manifest.requirements.iter().find(|record| &record.path == group).with_context(|| {
             format!("the wheelhouse was not made for {group}\nhint: cargo xtask create-wheelhouse -r {group}")
@@ -65,6 +66,27 @@ pub fn run(project: &Project, args: &Lock) -> Result<()> {
                     continue;
                 }
                 let path = input.with_file_name(pylock_file_name(&record.path));
+                if let Some((_, other)) = written.iter().find(|(written, _)| *written == path) {
+                    bail!(
+                        "{group} and {other} would both be locked into {}\nhint: rename one of them",
+                        display_path(root, &path)
+                    );
+                }
+                written.push((path.clone(), group.clone()));
+                // Never over a file this tool did not write: a hand-written lock of that name, or
+                // one that is itself an input.
+                if let Ok(existing) = std::fs::read_to_string(&path) {
+                    if !existing
+                        .lines()
+                        .nth(1)
+                        .is_some_and(|line| line.contains("lock --format pylock` from the wheelhouse manifest"))
+                    {
+                        bail!(
+                            "{} exists and was not written by `lock --format pylock`: it is not replaced\nhint: move it away, or lock into another name",
+                            display_path(root, &path)
+                        );
+                    }
+                }
                 let directory = path.parent().unwrap_or(root);
                 let relative = relative_path(directory, &wheelhouse)?;
                 (path, render_pylock(&manifest, &record.path, &relative, xtask::ui::program())?)

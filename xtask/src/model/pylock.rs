@@ -11,10 +11,11 @@ use pep508_rs::{MarkerEnvironment, MarkerTree, Requirement};
 use serde::Deserialize;
 
 use crate::model::{
-    manifest::ResolvedPackage,
+    manifest::{is_plain_file_name, ResolvedPackage},
     redact::redact_url,
     resolution::{filename_of, marker_environment_of, Pin},
     target::{Target, TargetError},
+    untrusted::shown,
     wheel_name::{normalize, DistributionName},
 };
 
@@ -37,6 +38,9 @@ pub enum PylockError {
     NotAWheel { origin: String, package: String, source_kind: String },
     #[error("{origin}: `{package}` has a marker that does not parse: {message}")]
     Marker { origin: String, package: String, message: String },
+    /// A name, version or file name no index would serve, which the manifest could not hold.
+    #[error("{origin}: {what} is not a valid {kind}")]
+    Invalid { origin: String, what: String, kind: &'static str },
     #[error("{origin} is not for {target}: {why}")]
     NotForTarget { origin: String, target: String, why: String },
     #[error(transparent)]
@@ -121,8 +125,13 @@ pub(crate) fn pins_of(
 ) -> Result<Vec<Pin>, PylockError> {
     let ranks = tag_ranks(target)?;
     let mut pins = Vec::with_capacity(packages.len());
+    let invalid =
+        |what: &str, kind: &'static str| PylockError::Invalid { origin: origin.to_owned(), what: shown(what), kind };
     for package in packages {
         let name = normalize(&package.name);
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+            return Err(invalid(&package.name, "package name"));
+        }
         if let Some(marker) = &package.marker {
             let tree: MarkerTree = marker.parse().map_err(|error: pep508_rs::Pep508Error| PylockError::Marker {
                 origin: origin.to_owned(),
@@ -142,10 +151,16 @@ pub(crate) fn pins_of(
             });
         };
         let filename = file.filename().unwrap_or_default();
+        if !is_plain_file_name(&filename) || DistributionName::parse(&filename).is_err() {
+            return Err(invalid(&filename, "distribution file name"));
+        }
         let version = match &package.version {
             Some(version) => version.clone(),
             None => DistributionName::parse(&filename).map(|parsed| parsed.version).unwrap_or_default(),
         };
+        if version.is_empty() || !version.chars().all(|c| c.is_ascii_alphanumeric() || ".+!_-".contains(c)) {
+            return Err(invalid(&version, "version"));
+        }
         let extras = requests.get(&name).cloned();
         pins.push(Pin {
             package: ResolvedPackage {
@@ -487,5 +502,19 @@ mod tests {
             error.to_string(),
             "the lock: `mine` comes from a local directory, which a wheelhouse cannot hold; only wheels can"
         );
+    }
+
+    #[test]
+    fn names_versions_and_file_names_no_index_would_serve_are_refused_and_shown_escaped() {
+        let amd64 = target(Platform::Amd64, "3.11");
+        let bad_version = lock(&package("lib", &["lib-2.0-py3-none-any.whl"]))
+            .replace("version = \"2.0\"", "version = \"2.0\\u001b]0;x\"");
+        let error = parse_pylock(&bad_version, "pylock.toml", &amd64, &[], false).unwrap_err();
+        assert!(matches!(error, PylockError::Invalid { kind: "version", .. }), "{error}");
+        assert!(!error.to_string().contains('\u{1b}'), "{error:?}");
+        let bad_file =
+            lock(&package("lib", &["lib-2.0-py3-none-any.whl"])).replace("files/lib-2.0", "files/%0Alib-2.0");
+        let error = parse_pylock(&bad_file, "pylock.toml", &amd64, &[], false).unwrap_err();
+        assert!(matches!(error, PylockError::Invalid { .. }), "{error}");
     }
 }

@@ -17,6 +17,7 @@ use crate::model::{
     pylock::{check_requires_python, pins_of, LockedFile, Package, PylockError},
     resolution::{marker_environment_of, Pin},
     target::Target,
+    untrusted::shown,
     wheel_name::normalize,
 };
 
@@ -42,6 +43,12 @@ pub enum UvLockError {
     UnknownGroup { origin: String, group: String, root: String, known: String },
     #[error("{origin}: a marker of `{package}` does not parse: {message}")]
     Marker { origin: String, package: String, message: String },
+    #[error(
+        "{origin} declares conflicting extras or groups (`conflicts`), and uv encodes the choice between them in \
+         markers this tool does not read\nhint: export the lock for the extras and groups you want and pass that: `uv \
+         export --format pylock.toml --extra NAME -o pylock.toml`"
+    )]
+    Conflicts { origin: String },
     #[error(transparent)]
     Lock(#[from] PylockError),
 }
@@ -51,6 +58,13 @@ pub enum UvLockError {
 struct UvLock {
     version: u32,
     requires_python: Option<String>,
+    /// The environments the lock was made for (`tool.uv.environments`); uv simplified every
+    /// marker under them.
+    supported_markers: Option<Vec<String>>,
+    /// Extras or groups that cannot be installed together: uv then encodes the choice in markers
+    /// this reader does not evaluate.
+    #[serde(default)]
+    conflicts: Vec<toml::Value>,
     #[serde(default, rename = "package")]
     packages: Vec<UvPackage>,
 }
@@ -118,7 +132,28 @@ pub fn parse_uv_lock(
         return Err(UvLockError::UnsupportedVersion { origin: origin.to_owned(), version: lock.version });
     }
     check_requires_python(lock.requires_python.as_deref(), origin, target)?;
+    if !lock.conflicts.is_empty() {
+        return Err(UvLockError::Conflicts { origin: origin.to_owned() });
+    }
     let environment = marker_environment_of(&target.marker_environment()).map_err(PylockError::Environment)?;
+    if let Some(supported) = &lock.supported_markers {
+        let mut holds = false;
+        for text in supported {
+            let marker: MarkerTree = text.parse().map_err(|error: pep508_rs::Pep508Error| UvLockError::Marker {
+                origin: origin.to_owned(),
+                package: "supported-markers".to_owned(),
+                message: error.message.to_string(),
+            })?;
+            holds |= marker.evaluate(&environment, &[]);
+        }
+        if !holds {
+            return Err(UvLockError::Lock(PylockError::NotForTarget {
+                origin: origin.to_owned(),
+                target: target.to_string(),
+                why: format!("none of its supported-markers holds ({})", shown(&supported.join("; "))),
+            }));
+        }
+    }
     let root = lock
         .packages
         .iter()
@@ -207,7 +242,7 @@ impl Walk<'_> {
         if let Some(marker) = &edge.marker {
             let tree: MarkerTree = marker.parse().map_err(|error: pep508_rs::Pep508Error| UvLockError::Marker {
                 origin: self.origin.to_owned(),
-                package: from.name.clone(),
+                package: shown(&from.name),
                 message: error.message.to_string(),
             })?;
             if !tree.evaluate(self.environment, &[]) {
@@ -234,8 +269,8 @@ impl Walk<'_> {
         let version = edge.version.as_deref().map(|version| format!("=={version}")).unwrap_or_default();
         UvLockError::Missing {
             origin: self.origin.to_owned(),
-            package: from.name.clone(),
-            dependency: format!("{}{version}", edge.name),
+            package: shown(&from.name),
+            dependency: shown(&format!("{}{version}", edge.name)),
             detail: detail.to_owned(),
         }
     }
@@ -246,7 +281,7 @@ fn by_normalized_name<T>(map: &BTreeMap<String, T>) -> BTreeMap<String, &T> {
 }
 
 fn known<'a>(names: impl Iterator<Item = &'a String>) -> String {
-    let names: Vec<&str> = names.map(String::as_str).collect();
+    let names: Vec<String> = names.map(|name| shown(name)).collect();
     if names.is_empty() {
         "none".to_owned()
     } else {
@@ -259,8 +294,9 @@ fn known<'a>(names: impl Iterator<Item = &'a String>) -> String {
 fn as_locked_package(package: &UvPackage) -> Package {
     let file = |file: &UvFile| LockedFile {
         name: file.filename.clone(),
-        // A `path` (a wheel on the locking machine's disk) has no URL: refused as a local path.
-        url: file.url.clone(),
+        // A direct-URL package names the URL once, on its source. A `path` (a wheel on the
+        // locking machine's disk) has no URL: refused as a local path.
+        url: file.url.clone().or_else(|| package.source.get("url").and_then(toml::Value::as_str).map(str::to_owned)),
         hashes: file
             .hash
             .as_deref()

@@ -157,8 +157,11 @@ impl Downloader {
     ) -> Result<Fetched, FetchError> {
         let mut attempt = 0;
         loop {
+            if progress.cancelled() {
+                return Err(FetchError::Cancelled);
+            }
             match self.fetch_once(url, destination, progress) {
-                Err(error) if error.is_transient() && attempt < self.retries => {
+                Err(error) if error.is_transient() && attempt < self.retries && !progress.cancelled() => {
                     // pip's backoff: 0.25 s, doubling.
                     std::thread::sleep(Duration::from_millis(250 << attempt.min(6)));
                     attempt += 1;

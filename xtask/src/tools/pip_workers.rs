@@ -23,13 +23,14 @@ use std::{
 use anyhow::{anyhow, Context, Result};
 
 use super::pip::{classify, dry_run_args, DryRun, IndexOptions, Inputs, Python, TARGET_SHIM};
-use crate::model::{redact::redact_text, target::Target};
+use crate::model::{redact::redact_text, target::Target, untrusted::with_lines_kept};
 
 /// The parent: imports what a resolution uses (each name may be missing in some pip version), then
 /// forks a child per request line. Every child writes `ID CODE` to the protocol pipe, in one
-/// `write` (atomic below the pipe's buffer size).
+/// `write` (atomic below the pipe's buffer size); for a child that dies before it can (a signal),
+/// the parent writes `ID -SIGNAL` when it reaps it, so no resolution waits forever.
 const SERVER: &str = r#"
-import importlib, traceback
+import importlib, signal, traceback
 for name in ("pip._internal.cli.main", "pip._internal.commands.install", "pip._internal.resolution.resolvelib.resolver",
              "pip._internal.resolution.resolvelib.factory", "pip._internal.network.session",
              "pip._internal.index.package_finder", "pip._internal.operations.prepare",
@@ -43,9 +44,28 @@ from pip._internal.cli.main import main
 protocol = os.dup(1)
 devnull = os.open(os.devnull, os.O_RDWR)
 os.dup2(devnull, 1)
+running = {}
+def answer(request_id, code):
+    os.write(protocol, ("%d %d\n" % (request_id, code)).encode())
+def ended(pid, status):
+    request_id = running.pop(pid, None)
+    # A child answers, then exits 0; any other end (a signal, the OOM killer) is answered here.
+    if request_id is not None and status != 0:
+        answer(request_id, -os.WTERMSIG(status) if os.WIFSIGNALED(status) else 1000 + os.WEXITSTATUS(status))
+def reap(*_):
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        ended(pid, status)
 def child(request):
     code = 1
     try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
         output = os.open(request["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.dup2(output, 1)
         os.dup2(output, 2)
@@ -63,23 +83,35 @@ def child(request):
         sys.stdout.flush()
         sys.stderr.flush()
     finally:
-        os.write(protocol, ("%d %d\n" % (request["id"], code or 0)).encode())
+        answer(request["id"], code or 0)
         os._exit(0)
-def reap(block):
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, 0 if block else os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-for line in sys.stdin:
+signal.signal(signal.SIGCHLD, reap)
+for line in sys.stdin.buffer:
     request = json.loads(line)
-    if os.fork() == 0:
+    # Blocked around the fork, so that the child is known before its end can be reaped.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    pid = os.fork()
+    if pid == 0:
         child(request)
-    reap(False)
-reap(True)
+    running[pid] = request["id"]
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+reap()
+while running:
+    try:
+        pid, status = os.waitpid(-1, 0)
+    except ChildProcessError:
+        break
+    ended(pid, status)
 "#;
+
+/// The parent stopped (it could not import pip, or was killed) before it answered: the caller
+/// may resolve with a pip process instead.
+#[derive(Debug, thiserror::Error)]
+#[error("the warm pip process stopped before it answered{}", if said.is_empty() { String::new() } else { format!(":\n{said}") })]
+pub struct WorkerStopped {
+    pub said: String,
+}
 
 /// Exit codes reported by the children, by request id.
 #[derive(Default)]
@@ -92,6 +124,8 @@ struct Finished {
 /// A Python with pip imported, forking a pip per resolution.
 pub struct PipWorkers {
     stdin: Mutex<Option<ChildStdin>>,
+    /// The parent's own stderr (an import that fails, a traceback), shown if it stops.
+    stderr: tempfile::NamedTempFile,
     finished: Arc<(Mutex<Finished>, Condvar)>,
     child: Mutex<Child>,
     reader: Option<JoinHandle<()>>,
@@ -105,12 +139,13 @@ impl PipWorkers {
             return Ok(None);
         }
         let script = format!("{TARGET_SHIM}{SERVER}");
+        let stderr = tempfile::Builder::new().prefix("pip-worker-").suffix(".log").tempfile()?;
         let mut child = Command::new(&python.path)
             .arg("-c")
             .arg(script)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(stderr.reopen()?))
             .spawn()
             .with_context(|| format!("cannot start {}", python.path.display()))?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
@@ -137,6 +172,7 @@ impl PipWorkers {
         crate::ui::verbose(&format!("+ {} -c <pip worker>", python.path.display()));
         Ok(Some(PipWorkers {
             stdin: Mutex::new(Some(stdin)),
+            stderr,
             finished,
             child: Mutex::new(child),
             reader: Some(reader),
@@ -157,23 +193,30 @@ impl PipWorkers {
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
         let env: HashMap<&str, String> = index.environment().into_iter().collect();
         let cwd = std::env::current_dir()?;
-        let request = serde_json::json!({
+        let utf8 = |path: &Path| -> Result<String> {
+            path.to_str().map(str::to_owned).with_context(|| format!("{} is not UTF-8", path.display()))
+        };
+        let request = serde_json::to_string(&serde_json::json!({
             "id": id,
             "args": args,
             "markers": serde_json::from_str::<serde_json::Value>(&markers)?,
             "env": env,
-            "cwd": cwd,
-            "output": output,
-        });
+            "cwd": utf8(&cwd)?,
+            "output": utf8(&output)?,
+        }))?;
         crate::ui::verbose(&format!("+ (pip worker) pip {}", redact_text(&args.join(" "))));
         {
             let mut stdin = lock(&self.stdin);
             let pipe = stdin.as_mut().ok_or_else(|| anyhow!("the pip worker is stopped"))?;
-            writeln!(pipe, "{request}").context("cannot send a resolution to the pip worker")?;
-            pipe.flush()?;
+            if writeln!(pipe, "{request}").and_then(|()| pipe.flush()).is_err() {
+                return Err(self.stopped().into());
+            }
         }
         let code = self.wait_for(id)?;
-        let text = fs_err::read_to_string(&output).unwrap_or_default();
+        let mut text = fs_err::read_to_string(&output).unwrap_or_default();
+        if code < 0 {
+            text.push_str(&format!("\nthe pip process was killed by signal {}", -code));
+        }
         classify(code, &text)?;
         fs_err::read_to_string(&report).context("pip wrote no report")
     }
@@ -186,10 +229,20 @@ impl PipWorkers {
                 return Ok(code);
             }
             if finished.closed {
-                return Err(anyhow!("the pip worker process stopped before it answered"));
+                return Err(self.stopped().into());
             }
             finished = changed.wait(finished).unwrap_or_else(|poisoned| poisoned.into_inner());
         }
+    }
+}
+
+impl PipWorkers {
+    /// What the parent said before it stopped: its last lines, credentials redacted, control
+    /// characters escaped.
+    fn stopped(&self) -> WorkerStopped {
+        let said = std::fs::read_to_string(self.stderr.path()).unwrap_or_default();
+        let last: Vec<&str> = said.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect();
+        WorkerStopped { said: with_lines_kept(&redact_text(&last.join("\n"))) }
     }
 }
 

@@ -90,6 +90,14 @@ fn an_exported_pylock_is_stable_checked_and_installs_offline_with_pip_and_uv() {
     let stale = run_fails(&mut project.command(&["lock", "--format", "pylock", "--check"]));
     assert!(stderr(&stale).contains("pylock.requirements.toml is stale"), "{}", stderr(&stale));
     run_ok(&mut project.command(&["lock", "--format", "pylock"]));
+    // A file of that name the tool did not write is never replaced.
+    fs_err::write(&path, "lock-version = \"1.0\"\ncreated-by = \"hand\"\n").unwrap();
+    let refused = run_fails(&mut project.command(&["lock", "--format", "pylock"]));
+    assert!(stderr(&refused).contains("was not written by `lock --format pylock`"), "{}", stderr(&refused));
+    assert!(fs_err::read_to_string(&path).unwrap().contains("created-by = \"hand\""));
+    fs_err::remove_file(&path).unwrap();
+    run_ok(&mut project.command(&["lock", "--format", "pylock"]));
+    assert_eq!(fs_err::read_to_string(&path).unwrap(), text);
 
     let python = python();
     if pip_version(&python) < (26, 1) {

@@ -101,8 +101,16 @@ pub fn fetch_queued(
     options: &(dyn Fn() -> Result<HttpOptions> + Sync),
 ) -> Result<Downloaded> {
     let Some(first) = queue.pop() else { return Ok(Downloaded::default()) };
-    let options = match options() {
-        Ok(options) => options,
+    // Whatever stops the downloads before they start cancels the queue too: nothing more is
+    // queued, and the error is reported when the resolutions end.
+    let prepared = options().and_then(|options| {
+        let work_dir = staging.join(".download");
+        fs_err::create_dir_all(&work_dir)?;
+        let downloader = Downloader::new(&options, plan.downloads)?;
+        Ok((options, work_dir, downloader))
+    });
+    let (options, work_dir, downloader) = match prepared {
+        Ok(prepared) => prepared,
         Err(error) => {
             queue.cancel();
             return Err(error);
@@ -111,9 +119,6 @@ pub fn fetch_queued(
     // A keyring named in pip's configuration is where the index's credentials live: only pip can
     // reach it.
     let keyring = matches!(options.keyring_provider.as_deref(), Some("import" | "subprocess"));
-    let work_dir = staging.join(".download");
-    fs_err::create_dir_all(&work_dir)?;
-    let downloader = Downloader::new(&options, plan.downloads)?;
     ui::say(&format!("download: as each resolution ends, {} at a time", plan.downloads));
     let bar = Bar { bytes: ui::Bytes::start("download", 0), queue };
     let busy = Mutex::new(Busy::default());

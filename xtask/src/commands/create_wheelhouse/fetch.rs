@@ -26,7 +26,7 @@ use xtask::{
     parallel,
     tools::{
         pip::{connection_error, hash_mismatches, requires_python_skipped, IndexOptions, Inputs, PipFailure},
-        pip_workers::PipWorkers,
+        pip_workers::{PipWorkers, WorkerStopped},
         uv::{Uv, UvFailure},
     },
     ui::{self, Step},
@@ -170,8 +170,13 @@ fn resolve_one(
     let mut builds = 0;
     loop {
         let scratch = tempfile::Builder::new().prefix("resolve-").tempdir().with_context(context)?;
-        let report = match workers {
-            Some(workers) => workers.resolve(target, &inputs, &index, scratch.path()),
+        let report = match workers.map(|workers| workers.resolve(target, &inputs, &index, scratch.path())) {
+            Some(Err(error)) if error.is::<WorkerStopped>() => {
+                static SAID: std::sync::Once = std::sync::Once::new();
+                SAID.call_once(|| ui::say(&format!("warning: {error:#}\nresolving with a pip process each instead")));
+                plan.python.resolve(sh, target, &inputs, &index, scratch.path())
+            }
+            Some(result) => result,
             None => plan.python.resolve(sh, target, &inputs, &index, scratch.path()),
         };
         let failure = match report {
@@ -261,6 +266,13 @@ fn pyproject_requirements(plan: &Plan, job: &Job, path: &Path, file: &Path) -> R
     let text = fs_err::read_to_string(path)?;
     let lines = requirement_lines(&text, &job.group, &plan.extras, &plan.groups)?;
     if lines.is_empty() {
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| {
+            ui::say(&format!(
+                "warning: {} declares no dependencies (with the extras and groups asked for): nothing to fetch for it",
+                job.group
+            ))
+        });
         return Ok(None);
     }
     fs_err::write(file, lines.join("\n") + "\n")?;

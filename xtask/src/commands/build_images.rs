@@ -29,7 +29,7 @@ use xtask::{
 };
 
 use crate::{
-    commands::{expected_dockerfile, load_compose, stale_reasons, write_metrics, Inputs},
+    commands::{expected_dockerfile, load_compose, pylock_in_context, stale_reasons, write_metrics, Inputs},
     flags::BuildImages,
     settings::Project,
 };
@@ -411,11 +411,28 @@ fn preflight(
         if let Some(path) = &service.requirements {
             stale_requirements(project, path, manifest, name, &mut refusals)?;
         }
+        if pylock_in_context(service).is_ok_and(|pylock| pylock.is_some()) && !has_pylock_pip(manifest, platform) {
+            refusals.push(format!(
+                "service `{name}`: its install step installs from a pylock.toml, which needs pip 26.1 or later from the wheelhouse, and the wheelhouse has none for {platform}\nhint: cargo xtask create-wheelhouse with the build tools (without --no-build-tools), or remove the pylock and run cargo xtask dockerfiles"
+            ));
+        }
     }
     if !refusals.is_empty() {
         bail!("preflight refused the build:\n{}", refusals.join("\n"));
     }
     Ok(())
+}
+
+/// Whether the wheelhouse holds a pip of 26.1 or later (the first to install a pylock.toml) for
+/// a target of `platform`.
+fn has_pylock_pip(manifest: &Manifest, platform: &str) -> bool {
+    let ids: Vec<&str> =
+        manifest.targets.iter().filter(|target| target.platform == platform).map(|target| target.id.as_str()).collect();
+    manifest.files.iter().any(|entry| {
+        let mut parts = entry.version.split('.').map(|part| part.parse::<u64>().unwrap_or(0));
+        let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        entry.name == "pip" && version >= (26, 1) && entry.targets.iter().any(|id| ids.contains(&id.as_str()))
+    })
 }
 
 /// An image that says which Python it has (`PYTHON_VERSION` in its `ENV`, as the official Python

@@ -225,7 +225,8 @@ pub fn expected_dockerfile(service: &Service, program: &str) -> Result<String> {
 
     let current = fs_err::read_to_string(&service.dockerfile)?;
     let (requirements, hash_locked) = requirements_in_context(service)?;
-    render(&service.dockerfile, &current, &fragments(&requirements, hash_locked, program), program)
+    let pylock = pylock_in_context(service)?;
+    render(&service.dockerfile, &current, &fragments(&requirements, hash_locked, pylock.as_ref(), program), program)
 }
 
 /// The requirements path a service's fragment copies, relative to its build context: its lock
@@ -250,6 +251,31 @@ pub fn requirements_in_context(service: &Service) -> Result<(String, bool)> {
         return Ok((display_path(&service.context, &lock), true));
     }
     Ok((display_path(&service.context, requirements), false))
+}
+
+/// The PEP 751 lock `lock --format pylock` wrote for the service's requirements file, when there
+/// is one: the offline install step installs from it. Its wheel paths say where the wheelhouse
+/// must be mounted for them to resolve.
+pub fn pylock_in_context(service: &Service) -> Result<Option<xtask::model::dockerfile::PylockStep>> {
+    use xtask::model::{dockerfile::pylock_dirs, pylock_render::pylock_file_name, untrusted::shown};
+
+    let Some(requirements) = service.requirements.as_ref() else { return Ok(None) };
+    let name = requirements.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    let path = requirements.with_file_name(pylock_file_name(&name));
+    let Ok(text) = fs_err::read_to_string(&path) else { return Ok(None) };
+    let shown_path = shown(&display_path(&service.context, &path));
+    let lock: toml::Table = text.parse().with_context(|| format!("{shown_path} is not valid TOML"))?;
+    let paths: Vec<&str> = lock
+        .get("packages")
+        .and_then(toml::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|package| package.get("wheels").and_then(toml::Value::as_array))
+        .flatten()
+        .filter_map(|wheel| wheel.get("path").and_then(toml::Value::as_str))
+        .collect();
+    let (lock_dir, mount) = pylock_dirs(&paths).with_context(|| format!("{shown_path} cannot be installed from"))?;
+    Ok(Some(xtask::model::dockerfile::PylockStep { file: display_path(&service.context, &path), lock_dir, mount }))
 }
 
 /// What the Dockerfiles say of Python against the targets: a Dockerfile whose base image has a

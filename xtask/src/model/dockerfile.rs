@@ -32,10 +32,59 @@ pub fn end_marker(block: &str) -> String {
     format!("# <<< xtask {block} <<<")
 }
 
+/// A PEP 751 lock (`lock --format pylock`) in the build context, to install from offline: where
+/// the fragment copies it and mounts the wheelhouse so that the lock's relative wheel paths
+/// lead into it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PylockStep {
+    /// The lock, relative to the build context, `/`-separated.
+    pub file: String,
+    /// The directory the lock is copied into, in the image.
+    pub lock_dir: String,
+    /// Where the wheelhouse is mounted, in the image: the lock's directory joined with the
+    /// directory of its wheel paths.
+    pub mount: String,
+}
+
+/// The in-image directories for a lock whose wheels are at `paths` (relative to the lock): one
+/// directory `P` for all (`wheelhouse`, `../wheelhouse`), made of `..` then plain names. The lock
+/// goes one level below `/tmp/wheelgap` per `..`, so that `P` leads to `/tmp/wheelgap/<rest>`.
+pub fn pylock_dirs(paths: &[&str]) -> Result<(String, String)> {
+    let directories: std::collections::BTreeSet<&str> =
+        paths.iter().map(|path| path.rsplit_once('/').map_or("", |(directory, _)| directory)).collect();
+    let [directory] = directories.iter().copied().collect::<Vec<_>>()[..] else {
+        bail!(
+            "its wheels are not all in one directory ({}): the wheelhouse is mounted at one place",
+            shown(&directories.iter().copied().collect::<Vec<_>>().join(", "))
+        );
+    };
+    let parts: Vec<&str> = directory.split('/').collect();
+    let ups = parts.iter().take_while(|part| **part == "..").count();
+    let rest = &parts[ups..];
+    let plain = |part: &&str| {
+        !part.is_empty()
+            && *part != "."
+            && *part != ".."
+            && part.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    };
+    if rest.is_empty() || !rest.iter().all(plain) || ups > 8 {
+        bail!("its wheel paths are in `{}`, which is not a relative directory of plain names", shown(directory));
+    }
+    let lock_dir = std::iter::once("/tmp/wheelgap").chain(std::iter::repeat_n("l", ups)).collect::<Vec<_>>().join("/");
+    Ok((lock_dir, format!("/tmp/wheelgap/{}", rest.join("/"))))
+}
+
 /// The two fragments for a service whose requirements file is `requirements` (relative to the
 /// build context, `/`-separated). A hash-locked file (`cargo xtask lock`) is installed with
-/// `--require-hashes`, offline and online alike.
-pub fn fragments(requirements: &str, hash_locked: bool, program: &str) -> [(String, String); 2] {
+/// `--require-hashes`, offline and online alike. With a PEP 751 lock (`pylock`), an offline build
+/// installs from it instead, with no resolution at all: first pip 26.1 or later from the
+/// wheelhouse (the first pip that installs a pylock.toml), then the lock's own files.
+pub fn fragments(
+    requirements: &str,
+    hash_locked: bool,
+    pylock: Option<&PylockStep>,
+    program: &str,
+) -> [(String, String); 2] {
     let require_hashes = if hash_locked { " --require-hashes" } else { "" };
     let stage = "\
 # The wheelhouse as a stage: empty here, replaced by the build context named `wheelhouse`
@@ -43,6 +92,22 @@ pub fn fragments(requirements: &str, hash_locked: bool, program: &str) -> [(Stri
 FROM scratch AS wheelhouse
 "
     .to_owned();
+    let mount = pylock.map_or("/wheelhouse", |pylock| pylock.mount.as_str());
+    let (copy_lock, offline_install, remove_lock) = match pylock {
+        None => (
+            String::new(),
+            format!("pip install --no-cache-dir{require_hashes} --no-index --find-links {mount} -r /tmp/requirements.txt"),
+            String::new(),
+        ),
+        Some(pylock) => (
+            format!("COPY {} {}/pylock.toml\n", pylock.file, pylock.lock_dir),
+            format!(
+                "pip install --no-cache-dir --no-index --find-links {mount} 'pip>=26.1' \\\n            && pip install --no-cache-dir --no-index -r {}/pylock.toml",
+                pylock.lock_dir
+            ),
+            format!(" {}/pylock.toml", pylock.lock_dir),
+        ),
+    };
     let install = format!(
         "\
 # OFFLINE=1 installs from the wheelhouse only, with no index; OFFLINE=0 from the index. The
@@ -57,20 +122,20 @@ ARG OFFLINE=0
 ARG {MANIFEST_SHA256_ARG}=
 ENV VIRTUAL_ENV={VENV} PATH={VENV}/bin:$PATH
 COPY {requirements} /tmp/requirements.txt
-RUN --mount=type=bind,from=wheelhouse,target=/wheelhouse,readonly \\
+{copy_lock}RUN --mount=type=bind,from=wheelhouse,target={mount},readonly \\
     --mount=type=secret,id=pip.conf,target=/etc/pip.conf \\
     --mount=type=secret,id=netrc,target=/root/.netrc \\
     --mount=type=secret,id=ca.crt \\
     python3 -m venv {VENV} \\
     && if [ \"$OFFLINE\" = 1 ]; then \\
         if [ -n \"${MANIFEST_SHA256_ARG}\" ]; then \\
-            echo \"${MANIFEST_SHA256_ARG}  /wheelhouse/manifest.json\" | sha256sum -c - || exit 1; \\
+            echo \"${MANIFEST_SHA256_ARG}  {mount}/manifest.json\" | sha256sum -c - || exit 1; \\
         fi; \\
-        pip install --no-cache-dir{require_hashes} --no-index --find-links /wheelhouse -r /tmp/requirements.txt; \\
+        {offline_install}; \\
     else \\
         pip install --no-cache-dir{require_hashes} -r /tmp/requirements.txt; \\
     fi \\
-    && rm /tmp/requirements.txt
+    && rm /tmp/requirements.txt{remove_lock}
 "
     );
     [(STAGE_BLOCK.to_owned(), stage), (INSTALL_BLOCK.to_owned(), install)]
@@ -220,11 +285,11 @@ mod tests {
 
     #[test]
     fn fills_the_blocks_and_touches_nothing_else() {
-        let [(_, stage), (_, install)] = fragments("requirements-api.txt", false, "cargo xtask");
+        let [(_, stage), (_, install)] = fragments("requirements-api.txt", false, None, "cargo xtask");
         let rendered = render(
             Path::new("api.Dockerfile"),
             &dockerfile("", "old\n"),
-            &fragments("requirements-api.txt", false, "cargo xtask"),
+            &fragments("requirements-api.txt", false, None, "cargo xtask"),
             "cargo xtask",
         )
         .unwrap();
@@ -236,12 +301,12 @@ mod tests {
         let again = render(
             Path::new("api.Dockerfile"),
             &rendered,
-            &fragments("requirements-api.txt", false, "cargo xtask"),
+            &fragments("requirements-api.txt", false, None, "cargo xtask"),
             "cargo xtask",
         )
         .unwrap();
         assert_eq!(again, rendered);
-        let [_, (_, locked)] = fragments("requirements-api.lock.txt", true, "cargo xtask");
+        let [_, (_, locked)] = fragments("requirements-api.lock.txt", true, None, "cargo xtask");
         assert!(
             locked.contains("pip install --no-cache-dir --require-hashes --no-index --find-links /wheelhouse"),
             "{locked}"
@@ -254,7 +319,7 @@ mod tests {
     /// wheelhouse is a different step.
     #[test]
     fn the_install_step_is_keyed_on_the_wheelhouse_manifest() {
-        let [_, (_, install)] = fragments("requirements-api.txt", false, "cargo xtask");
+        let [_, (_, install)] = fragments("requirements-api.txt", false, None, "cargo xtask");
         let declared = install.find(&format!("\nARG {MANIFEST_SHA256_ARG}=\n")).expect("the ARG is declared");
         let run = install.find("\nRUN ").expect("the install RUN");
         assert!(declared < run, "{install}");
@@ -273,7 +338,7 @@ mod tests {
         let error = render(
             Path::new("api.Dockerfile"),
             "FROM debian\n",
-            &fragments("r.txt", false, "cargo xtask"),
+            &fragments("r.txt", false, None, "cargo xtask"),
             "cargo xtask",
         )
         .unwrap_err()
@@ -295,5 +360,49 @@ mod tests {
         assert_eq!(from_lines(text, &overridden)[1].image, "local/base:1");
         assert_eq!(syntax_directive("# syntax=docker/dockerfile:1\nFROM x\n").as_deref(), Some("docker/dockerfile:1"));
         assert_eq!(syntax_directive("FROM x\n# syntax=late\n"), None);
+    }
+
+    #[test]
+    fn a_pylock_is_installed_offline_by_a_pip_from_the_wheelhouse_with_its_paths_leading_into_it() {
+        assert_eq!(
+            pylock_dirs(&["wheelhouse/a-1.0-py3-none-any.whl", "wheelhouse/b-1.0-py3-none-any.whl"]).unwrap(),
+            ("/tmp/wheelgap".to_owned(), "/tmp/wheelgap/wheelhouse".to_owned())
+        );
+        assert_eq!(
+            pylock_dirs(&["../../build/wheelhouse/a-1.0-py3-none-any.whl"]).unwrap(),
+            ("/tmp/wheelgap/l/l".to_owned(), "/tmp/wheelgap/build/wheelhouse".to_owned())
+        );
+        for bad in [
+            &["a-1.0-py3-none-any.whl"][..],
+            &["/abs/a-1.0-py3-none-any.whl"],
+            &["wheelhouse/../x/a-1.0-py3-none-any.whl"],
+            &["w h/a-1.0-py3-none-any.whl"],
+            &["one/a-1.0-py3-none-any.whl", "two/b-1.0-py3-none-any.whl"],
+        ] {
+            assert!(pylock_dirs(bad).is_err(), "{bad:?}");
+        }
+
+        let step = PylockStep {
+            file: "pylock.requirements-api.toml".to_owned(),
+            lock_dir: "/tmp/wheelgap".to_owned(),
+            mount: "/tmp/wheelgap/wheelhouse".to_owned(),
+        };
+        let [_, (_, install)] = fragments("requirements-api.lock.txt", true, Some(&step), "cargo xtask");
+        assert!(install.contains("COPY requirements-api.lock.txt /tmp/requirements.txt\nCOPY pylock.requirements-api.toml /tmp/wheelgap/pylock.toml\n"), "{install}");
+        assert!(
+            install.contains("--mount=type=bind,from=wheelhouse,target=/tmp/wheelgap/wheelhouse,readonly"),
+            "{install}"
+        );
+        assert!(
+            install.contains("pip install --no-cache-dir --no-index --find-links /tmp/wheelgap/wheelhouse 'pip>=26.1'"),
+            "{install}"
+        );
+        assert!(
+            install.contains("&& pip install --no-cache-dir --no-index -r /tmp/wheelgap/pylock.toml; \\"),
+            "{install}"
+        );
+        // Online, the hash-locked requirements as before; the mount is never removed, only files.
+        assert!(install.contains("pip install --no-cache-dir --require-hashes -r /tmp/requirements.txt"), "{install}");
+        assert!(install.ends_with("&& rm /tmp/requirements.txt /tmp/wheelgap/pylock.toml\n"), "{install}");
     }
 }

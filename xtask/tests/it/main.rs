@@ -1,5 +1,6 @@
 mod bundle;
-mod containers;
+mod container_pylock;
+pub(crate) mod containers;
 mod correctness;
 mod create_wheelhouse;
 mod dist;

@@ -88,6 +88,8 @@ pub enum Command {
     Hashes(Hashes),
     /// Write a CycloneDX 1.6 SBOM of the wheelhouse
     Sbom(Sbom),
+    /// Write a static PEP 503/691 index of the wheelhouse, with PEP 658 metadata, for any web server
+    Index(Index),
     /// Sign manifest.json (GnuPG or SSH): a detached signature the archive carries
     Sign(Sign),
     /// Put the packed wheelhouse into a Kubernetes ConfigMap or Secret, or a PVC and loader Pod
@@ -100,6 +102,23 @@ pub enum Command {
     Init(Init),
     /// Print the completion script of a shell (bash, zsh, fish, elvish, powershell)
     Completions(Completions),
+}
+
+#[derive(Debug, Args)]
+pub struct Index {
+    /// The index directory (default: `<wheelhouse>-index` beside the wheelhouse); replaced only
+    /// if this tool wrote it
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Change nothing: fail, naming the files, when the index is stale or missing
+    #[arg(long)]
+    pub check: bool,
+    /// The wheelhouse (default: from wheelhouse.toml, else `wheelhouse`)
+    #[arg(long, value_name = "DIR")]
+    pub wheelhouse: Option<PathBuf>,
+    /// Print the index's path, counts and state as JSON on stdout (and nothing else there)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ pub mod create_wheelhouse;
 pub mod dist;
 pub mod dockerfiles;
 pub mod hashes;
+pub mod index;
 pub mod init;
 pub mod install_script;
 pub mod lock;

@@ -22,6 +22,7 @@ pub mod requirements;
 pub mod resolution;
 pub mod sbom;
 pub mod shell;
+pub mod simple_index;
 pub mod staleness;
 pub mod target;
 pub mod untrusted;

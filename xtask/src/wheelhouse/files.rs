@@ -32,17 +32,24 @@ pub fn digest_file(algorithm: Algorithm, path: &Path) -> Result<String> {
 
 /// The `*.dist-info/METADATA` of a wheel, when it has one at the top level.
 pub fn wheel_metadata(path: &Path) -> Result<Option<String>> {
+    let Some(bytes) = wheel_metadata_bytes(path)? else { return Ok(None) };
+    String::from_utf8(bytes).map(Some).with_context(|| format!("the METADATA of {} is not UTF-8", path.display()))
+}
+
+/// The bytes of a wheel's `.dist-info/METADATA`, as they are (what PEP 658 serves), at most
+/// 16 MiB; `None` when it has none.
+pub fn wheel_metadata_bytes(path: &Path) -> Result<Option<Vec<u8>>> {
     let file = fs_err::File::open(path)?;
     let mut archive = zip::ZipArchive::new(file).with_context(|| format!("{} is not a valid wheel", path.display()))?;
     let metadata_name = (0..archive.len())
         .filter_map(|index| archive.name_for_index(index).map(str::to_owned))
         .find(|name| name.ends_with(".dist-info/METADATA") && name.matches('/').count() == 1);
     let Some(metadata_name) = metadata_name else { return Ok(None) };
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     archive
         .by_name(&metadata_name)?
         .take(MAX_METADATA_BYTES)
-        .read_to_string(&mut text)
+        .read_to_end(&mut bytes)
         .with_context(|| format!("cannot read {metadata_name} in {}", path.display()))?;
-    Ok(Some(text))
+    Ok(Some(bytes))
 }

@@ -7,4 +7,5 @@ pub mod files;
 pub mod integrity;
 pub mod layout;
 pub mod partial;
+pub mod simple_index;
 pub mod swap;

@@ -16,6 +16,7 @@ mod properties;
 mod pylock_export;
 mod regressions;
 mod signing;
+mod simple_index;
 mod status;
 mod supply_chain;
 mod support;

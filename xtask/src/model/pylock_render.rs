@@ -5,14 +5,13 @@
 //! ranks first, so the lock installs offline from the wheelhouse on every target, with no
 //! resolution.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use anyhow::{bail, Result};
 
 use crate::model::{
-    lockfile::marker_for,
+    lockfile::{marker_for, pins, Pins},
     manifest::{FileEntry, Manifest},
-    target::TargetRecord,
 };
 
 /// The file name of the lock of `requirements` (a path as the manifest records it):
@@ -31,20 +30,7 @@ pub fn pylock_file_name(requirements: &str) -> String {
 /// wheelhouse directory relative to the lock file's directory, with `/` separators (`wheelhouse`,
 /// `../wheelhouse`). The same manifest gives the same bytes.
 pub fn render_pylock(manifest: &Manifest, group: &str, wheelhouse: &str, program: &str) -> Result<String> {
-    let resolutions: Vec<_> =
-        manifest.resolutions.iter().filter(|resolution| resolution.requirements == group).collect();
-    if resolutions.is_empty() {
-        bail!("the manifest has no resolution of {group}");
-    }
-    let all_targets: BTreeSet<&str> = resolutions.iter().map(|resolution| resolution.target.as_str()).collect();
-    let records: BTreeMap<&str, &TargetRecord> =
-        manifest.targets.iter().map(|record| (record.id.as_str(), record)).collect();
-    let mut pins: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
-    for resolution in &resolutions {
-        for package in &resolution.packages {
-            pins.entry((&package.name, &package.version)).or_default().insert(&resolution.target);
-        }
-    }
+    let Pins { all_targets, records, pins } = pins(manifest, group)?;
 
     let mut text = format!(
         "# A PEP 751 lock of {group}, for every target of the wheelhouse; installs offline from it.\n\

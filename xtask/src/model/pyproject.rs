@@ -244,7 +244,8 @@ fn checked(line: &str, origin: &str, place: &str) -> Result<Requirement, Pyproje
     line.parse::<Requirement>().map_err(|error| refuse(&error.message.to_string()))
 }
 
-fn known<'a>(names: impl Iterator<Item = &'a String>) -> String {
+/// Names a file offers (extras, groups), escaped, for an error: `a, b`, or `none`.
+pub(crate) fn known<'a>(names: impl Iterator<Item = &'a String>) -> String {
     let names: Vec<String> = names.map(|name| shown(name)).collect();
     if names.is_empty() {
         "none".to_owned()

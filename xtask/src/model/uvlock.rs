@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::model::{
     pylock::{check_requires_python, pins_of, LockedFile, Package, PylockError},
+    pyproject::known,
     resolution::{marker_environment_of, Pin},
     target::Target,
     untrusted::shown,
@@ -278,15 +279,6 @@ impl Walk<'_> {
 
 fn by_normalized_name<T>(map: &BTreeMap<String, T>) -> BTreeMap<String, &T> {
     map.iter().map(|(name, value)| (normalize(name), value)).collect()
-}
-
-fn known<'a>(names: impl Iterator<Item = &'a String>) -> String {
-    let names: Vec<String> = names.map(|name| shown(name)).collect();
-    if names.is_empty() {
-        "none".to_owned()
-    } else {
-        names.join(", ")
-    }
 }
 
 /// A uv package as a PEP 751 one: its wheels and sdist with their URL and sha256; a `git` source

@@ -15,7 +15,7 @@ use crate::{
         simple_index::{pages, FileMetadata},
     },
     parallel,
-    wheelhouse::files::wheel_metadata_bytes,
+    wheelhouse::files::{sha256_file, wheel_metadata_bytes},
 };
 
 /// The file that says a directory is an index this tool wrote, and of which manifest.
@@ -51,7 +51,7 @@ pub fn render(wheelhouse: &Path, manifest: &Manifest, manifest_sha256: &str) -> 
 }
 
 /// The paths of `rendered` that `output` lacks or holds with other bytes, and the wheels it lacks
-/// or holds at another size.
+/// or holds with bytes other than the manifest's (every byte hashed).
 pub fn stale_paths(output: &Path, rendered: &Rendered, manifest: &Manifest) -> Vec<String> {
     let mut stale: Vec<String> = rendered
         .texts
@@ -59,10 +59,15 @@ pub fn stale_paths(output: &Path, rendered: &Rendered, manifest: &Manifest) -> V
         .filter(|(path, bytes)| std::fs::read(output.join(path)).ok().as_ref() != Some(*bytes))
         .map(|(path, _)| path.clone())
         .collect();
-    for entry in &manifest.files {
-        let path = format!("files/{}", entry.filename);
-        if std::fs::metadata(output.join(&path)).map(|metadata| metadata.len()).ok() != Some(entry.size) {
-            stale.push(path);
+    let served = parallel::map(&manifest.files, parallel::default_jobs(), |_, entry| {
+        let path = output.join("files").join(&entry.filename);
+        let same = std::fs::metadata(&path).is_ok_and(|metadata| metadata.len() == entry.size)
+            && sha256_file(&path).is_ok_and(|sha256| sha256 == entry.sha256);
+        Ok(same)
+    });
+    for (entry, same) in manifest.files.iter().zip(served) {
+        if !same.unwrap_or(false) {
+            stale.push(format!("files/{}", entry.filename));
         }
     }
     stale

@@ -132,6 +132,15 @@ fn the_index_is_the_same_bytes_twice_and_anywhere_and_replaces_only_what_it_wrot
     assert!(stale.contains("simple/purelib/index.html"), "{stale}");
     run_ok(&mut project.command(&["index", "--output", "one"]));
     assert_eq!(tree(&project.root().join("one")), one);
+    // A served wheel with other bytes of the same size is named too.
+    let served_wheel = project.root().join("one/files/purelib-1.0-py3-none-any.whl");
+    let mut bytes = fs_err::read(&served_wheel).unwrap();
+    bytes[0] ^= 0xff;
+    fs_err::write(&served_wheel, bytes).unwrap();
+    let stale = stderr(&run_fails(&mut project.command(&["index", "--output", "one", "--check"])));
+    assert!(stale.contains("files/purelib-1.0-py3-none-any.whl"), "{stale}");
+    run_ok(&mut project.command(&["index", "--output", "one"]));
+    assert_eq!(tree(&project.root().join("one")), one);
 
     // A directory of the user's is never replaced.
     project.write("mine/notes.txt", "mine");

@@ -12,6 +12,9 @@ pub fn examples(program: &str, subcommand: &str) -> Option<String> {
             "create-wheelhouse --platform linux/amd64 --platform linux/arm64 --python 3.12",
             "create-wheelhouse -r requirements-api.txt --wheelhouse out/wheels --json",
         ],
+        "serve" => {
+            &["serve --bind 0.0.0.0:8080", "serve --archive wheelhouse.tgz --keyring team.gpg --bind 127.0.0.1:0"]
+        }
         "pack-wheelhouse" => &["pack-wheelhouse", "pack-wheelhouse --output /media/usb/wheelhouse.tgz"],
         "verify-wheelhouse" => &[
             "verify-wheelhouse",
@@ -90,6 +93,8 @@ pub enum Command {
     Sbom(Sbom),
     /// Write a static PEP 503/691 index of the wheelhouse, with PEP 658 metadata, for any web server
     Index(Index),
+    /// Serve the verified wheelhouse (or archive) read-only as a PEP 503/691 index over HTTP
+    Serve(Serve),
     /// Sign manifest.json (GnuPG or SSH): a detached signature the archive carries
     Sign(Sign),
     /// Put the packed wheelhouse into a Kubernetes ConfigMap or Secret, or a PVC and loader Pod
@@ -119,6 +124,44 @@ pub struct Index {
     /// Print the index's path, counts and state as JSON on stdout (and nothing else there)
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Serve {
+    /// The wheelhouse directory to serve (default: from wheelhouse.toml, else `wheelhouse`)
+    #[arg(long, value_name = "DIR", conflicts_with = "archive")]
+    pub wheelhouse: Option<PathBuf>,
+    /// Serve an archive made by pack-wheelhouse: verified and extracted to a private temporary
+    /// directory, never beside it
+    #[arg(long, value_name = "FILE")]
+    pub archive: Option<PathBuf>,
+    /// The address to listen on (port 0: any free port, named in the `listening` log line)
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub bind: std::net::SocketAddr,
+    /// Connections served at once; more wait in the listen backlog
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers (also the keep-alive idle limit)
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub header_timeout: u64,
+    /// Seconds a connection may stay open, whatever it is doing
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    pub connection_timeout: u64,
+    /// Seconds open requests may take to finish after SIGTERM or SIGINT
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub grace: u64,
+    /// MiB of files held in memory (the rest is read from disk for each request, its size, time
+    /// and inode checked, a whole file hashed as it is sent)
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    pub memory: u64,
+    /// Worker threads (default: the CPUs)
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Leave out the JSON line per request on stderr (start, stop and errors are still logged)
+    #[arg(long)]
+    pub no_access_log: bool,
+    #[command(flatten)]
+    pub signature: SignatureFlags,
 }
 
 #[derive(Debug, Args)]

@@ -14,7 +14,7 @@ use xtask::{model::redact::redact_text, ui};
 use crate::{
     commands::{
         build_images, bundle, create_wheelhouse, dist, dockerfiles, hashes, index, init, install_script, lock,
-        pack_wheelhouse, sbom, sign, status, unpack_wheelhouse, verify_wheelhouse,
+        pack_wheelhouse, sbom, serve, sign, status, unpack_wheelhouse, verify_wheelhouse,
     },
     flags::{Command, Xtask},
     settings::Project,
@@ -84,6 +84,7 @@ fn run(flags: Xtask) -> anyhow::Result<()> {
         Command::Hashes(args) => hashes::run(&sh, project, &args),
         Command::Sbom(args) => sbom::run(project, &args),
         Command::Index(args) => index::run(project, &args),
+        Command::Serve(args) => serve::run(&sh, project, &args),
         Command::Sign(args) => sign::run(&sh, project, &args),
         Command::Bundle(args) => bundle::run(project, &args),
         Command::InstallScript(args) => install_script::run(&args),

@@ -13,6 +13,7 @@ pub mod install_script;
 pub mod lock;
 pub mod pack_wheelhouse;
 pub mod sbom;
+pub mod serve;
 pub mod sign;
 pub mod status;
 pub mod unpack_wheelhouse;

@@ -21,6 +21,7 @@ pub mod redact;
 pub mod requirements;
 pub mod resolution;
 pub mod sbom;
+pub mod serving;
 pub mod shell;
 pub mod simple_index;
 pub mod staleness;

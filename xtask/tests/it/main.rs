@@ -15,6 +15,7 @@ mod pack_verify;
 mod properties;
 mod pylock_export;
 mod regressions;
+mod serve;
 mod signing;
 mod simple_index;
 mod status;

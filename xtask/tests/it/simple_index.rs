@@ -6,8 +6,9 @@
 use std::{collections::BTreeMap, path::Path, process::Command};
 
 use crate::support::{
+    pip_at_least,
     project::{stderr, Project, FOUR_TARGETS},
-    python, run_fails, run_ok, scrub_env, uv_under_test, Server, ServerOptions,
+    run_fails, run_ok, scrub_env, uv_under_test, Server, ServerOptions,
 };
 
 const REQUIREMENTS: &str = "purelib\ncompiled\nwithextra[fast]\nx86only; platform_machine == \"x86_64\"\n";
@@ -52,13 +53,6 @@ fn tree(dir: &Path) -> BTreeMap<String, String> {
             (relative, xtask::model::digest::sha256_hex(&fs_err::read(entry.path()).unwrap()))
         })
         .collect()
-}
-
-fn pip_at_least(major: u64, minor: u64) -> bool {
-    let output = run_ok(Command::new(python()).args(["-c", "import pip; print(pip.__version__)"]));
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let mut parts = text.trim().split('.').map(|part| part.parse::<u64>().unwrap_or(0));
-    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (major, minor)
 }
 
 #[test]

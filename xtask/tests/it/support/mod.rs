@@ -5,6 +5,7 @@
 
 pub mod archives;
 pub mod index;
+pub mod load;
 pub mod project;
 pub mod raw_archives;
 pub mod server;
@@ -20,6 +21,14 @@ pub use server::{Server, ServerOptions};
 /// The interpreter whose pip the tests drive; `XTASK_TEST_PYTHON` overrides it.
 pub fn python() -> OsString {
     std::env::var_os("XTASK_TEST_PYTHON").unwrap_or_else(|| "python3".into())
+}
+
+/// Whether the test interpreter's pip is `major.minor` or later.
+pub fn pip_at_least(major: u64, minor: u64) -> bool {
+    let output = run_ok(Command::new(python()).args(["-c", "import pip; print(pip.__version__)"]));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let mut parts = text.trim().split('.').map(|part| part.parse::<u64>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (major, minor)
 }
 
 /// `python3 -m pip` with the options every test wants, followed by the caller's subcommand.

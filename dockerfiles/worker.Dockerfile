@@ -20,6 +20,11 @@ ARG OFFLINE=0
 # arguments and the command, not on the mounted files, so another wheelhouse never reuses the
 # layer; when set, the mounted manifest must match it.
 ARG WHEELHOUSE_MANIFEST_SHA256=
+# The index mode (`cargo xtask build-offline --from-index URL`): the URL of an index that
+# `cargo xtask serve` runs, installed from with binary files only and no wheelhouse in the build
+# context, so a remote builder needs nothing but the URL. The served manifest must match the
+# sha256 above.
+ARG WHEELHOUSE_INDEX_URL=
 ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH
 COPY requirements-worker.txt /tmp/requirements.txt
 RUN --mount=type=bind,from=wheelhouse,target=/wheelhouse,readonly \
@@ -27,7 +32,15 @@ RUN --mount=type=bind,from=wheelhouse,target=/wheelhouse,readonly \
     --mount=type=secret,id=netrc,target=/root/.netrc \
     --mount=type=secret,id=ca.crt \
     python3 -m venv /opt/venv \
-    && if [ "$OFFLINE" = 1 ]; then \
+    && if [ -n "$WHEELHOUSE_INDEX_URL" ]; then \
+        if [ -n "$WHEELHOUSE_MANIFEST_SHA256" ]; then \
+            base=${WHEELHOUSE_INDEX_URL%/}; \
+            python3 -c 'import hashlib, sys, urllib.request; sys.exit(hashlib.sha256(urllib.request.urlopen(sys.argv[1]).read()).hexdigest() != sys.argv[2])' \
+                "${base%/simple}/manifest.json" "$WHEELHOUSE_MANIFEST_SHA256" \
+                || { echo "$WHEELHOUSE_INDEX_URL does not serve the manifest $WHEELHOUSE_MANIFEST_SHA256" >&2; exit 1; }; \
+        fi; \
+        pip install --no-cache-dir --only-binary=:all: --index-url "$WHEELHOUSE_INDEX_URL" -r /tmp/requirements.txt; \
+    elif [ "$OFFLINE" = 1 ]; then \
         if [ -n "$WHEELHOUSE_MANIFEST_SHA256" ]; then \
             echo "$WHEELHOUSE_MANIFEST_SHA256  /wheelhouse/manifest.json" | sha256sum -c - || exit 1; \
         fi; \

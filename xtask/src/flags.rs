@@ -262,8 +262,12 @@ pub struct BuildImages {
     #[arg(long = "build-arg", value_name = "KEY=VALUE")]
     pub build_args: Vec<String>,
     /// The wheelhouse (default: from wheelhouse.toml, else `wheelhouse`)
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "from_index")]
     pub wheelhouse: Option<PathBuf>,
+    /// build-offline: install from the index that `serve` runs at URL (its `/simple/`), with no
+    /// wheelhouse in the build context; its manifest keys the layer cache
+    #[arg(long, value_name = "URL")]
+    pub from_index: Option<String>,
     /// Build every step again, not from the engine's layer cache
     #[arg(long)]
     pub no_cache: bool,
@@ -512,6 +516,10 @@ pub struct InstallScript {
     /// Where the script installs (a `--target` directory; default: the active environment)
     #[arg(long, value_name = "DIR")]
     pub target: Option<String>,
+    /// Install from the index that `serve` runs at URL (its `/simple/`), binary files only,
+    /// instead of from a bundle
+    #[arg(long, value_name = "URL")]
+    pub index_url: Option<String>,
 }
 
 #[derive(Debug, Args)]

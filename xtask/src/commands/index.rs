@@ -5,7 +5,6 @@
 
 use anyhow::{bail, Result};
 use xtask::{
-    model::digest::sha256_hex,
     parallel, ui,
     wheelhouse::{
         integrity::{self, Depth},
@@ -34,7 +33,7 @@ pub fn run(project: &Project, args: &Index) -> Result<()> {
         Some(path) => project.flag_path(path),
         None => default_output(&wheelhouse),
     };
-    let rendered = render(&wheelhouse, &manifest, &sha256_hex(&manifest_bytes))?;
+    let rendered = render(&wheelhouse, &manifest, &manifest_bytes)?;
     let stale = stale_paths(&output, &rendered, &manifest);
     let state = if stale.is_empty() {
         ui::say(&format!("{}: up to date", output.display()));

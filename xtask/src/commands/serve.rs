@@ -11,7 +11,6 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use xshell::Shell;
 use xtask::{
-    model::digest::sha256_hex,
     parallel,
     tools::signing,
     ui::{self, human_bytes},
@@ -51,7 +50,7 @@ pub fn run(sh: &Shell, project: &Project, args: &Serve) -> Result<()> {
     };
     let (manifest, manifest_bytes) = read_manifest_with_bytes(&directory)?;
     let memory = args.memory.saturating_mul(1 << 20);
-    let catalog = catalog::load(&directory, &manifest, &sha256_hex(&manifest_bytes), memory)?;
+    let catalog = catalog::load(&directory, &manifest, &manifest_bytes, memory)?;
     let shown = if shown.is_empty() { directory.display().to_string() } else { shown };
     ui::say(&format!(
         "{shown}: {} files ({}) verified, {} held in memory; serving on {} until SIGTERM or SIGINT",

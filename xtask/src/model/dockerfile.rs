@@ -16,6 +16,9 @@ pub const VENV: &str = "/opt/venv";
 /// The build argument that carries the sha256 of the wheelhouse's `manifest.json` into the
 /// install step, so that the layer cache tells one wheelhouse from another.
 pub const MANIFEST_SHA256_ARG: &str = "WHEELHOUSE_MANIFEST_SHA256";
+/// The build argument of the index mode: the URL of an index that `serve` runs (its `simple/`),
+/// to install from instead of a mounted wheelhouse.
+pub const INDEX_URL_ARG: &str = "WHEELHOUSE_INDEX_URL";
 
 /// The line that opens a block, naming the command that writes it (`cargo xtask` in this
 /// repository, `wheelgap` where the tool is installed).
@@ -120,6 +123,11 @@ ARG OFFLINE=0
 # arguments and the command, not on the mounted files, so another wheelhouse never reuses the
 # layer; when set, the mounted manifest must match it.
 ARG {MANIFEST_SHA256_ARG}=
+# The index mode (`{program} build-offline --from-index URL`): the URL of an index that
+# `{program} serve` runs, installed from with binary files only and no wheelhouse in the build
+# context, so a remote builder needs nothing but the URL. The served manifest must match the
+# sha256 above.
+ARG {INDEX_URL_ARG}=
 ENV VIRTUAL_ENV={VENV} PATH={VENV}/bin:$PATH
 COPY {requirements} /tmp/requirements.txt
 {copy_lock}RUN --mount=type=bind,from=wheelhouse,target={mount},readonly \\
@@ -127,7 +135,15 @@ COPY {requirements} /tmp/requirements.txt
     --mount=type=secret,id=netrc,target=/root/.netrc \\
     --mount=type=secret,id=ca.crt \\
     python3 -m venv {VENV} \\
-    && if [ \"$OFFLINE\" = 1 ]; then \\
+    && if [ -n \"${INDEX_URL_ARG}\" ]; then \\
+        if [ -n \"${MANIFEST_SHA256_ARG}\" ]; then \\
+            base=${{{INDEX_URL_ARG}%/}}; \\
+            python3 -c 'import hashlib, sys, urllib.request; sys.exit(hashlib.sha256(urllib.request.urlopen(sys.argv[1]).read()).hexdigest() != sys.argv[2])' \\
+                \"${{base%/simple}}/manifest.json\" \"${MANIFEST_SHA256_ARG}\" \\
+                || {{ echo \"${INDEX_URL_ARG} does not serve the manifest ${MANIFEST_SHA256_ARG}\" >&2; exit 1; }}; \\
+        fi; \\
+        pip install --no-cache-dir{require_hashes} --only-binary=:all: --index-url \"${INDEX_URL_ARG}\" -r /tmp/requirements.txt; \\
+    elif [ \"$OFFLINE\" = 1 ]; then \\
         if [ -n \"${MANIFEST_SHA256_ARG}\" ]; then \\
             echo \"${MANIFEST_SHA256_ARG}  {mount}/manifest.json\" | sha256sum -c - || exit 1; \\
         fi; \\

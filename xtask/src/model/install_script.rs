@@ -140,6 +140,16 @@ if [ -n "$target_dir" ]; then
 fi
 command -v "$python" >/dev/null 2>&1 || die "$python is not found (set PYTHON to the interpreter)"
 
+# Made with --index-url: the index that `serve` runs holds only verified files; binary files only,
+# so nothing is built in the container, and hashes checked when the lock gives them.
+if [ -n "$index_url" ]; then
+    say "installing $* from $index_url"
+    "$python" -m pip install --index-url "$index_url" --only-binary=:all: --no-cache-dir \
+        --disable-pip-version-check --no-input "$@" || die "pip install failed (exit status $?)"
+    say "done"
+    exit 0
+fi
+
 case $bundle in
 *.tgz | *.tar.gz)
     [ -f "$bundle" ] || die "$bundle is missing"
@@ -200,9 +210,9 @@ say "done"
 
 /// The whole script: a header saying how it was made and how to run it, the settings baked in
 /// as shell-quoted assignments, then [`BODY`].
-pub fn script(lock: Option<&str>, target: Option<&str>, program: &str) -> String {
+pub fn script(lock: Option<&str>, target: Option<&str>, index_url: Option<&str>, program: &str) -> String {
     let mut command = format!("{program} install-script");
-    for (flag, value) in [("--lock", lock), ("--target", target)] {
+    for (flag, value) in [("--lock", lock), ("--target", target), ("--index-url", index_url)] {
         if let Some(value) = value {
             command.push_str(&format!(" {flag} {}", shell_quote(value)));
         }
@@ -215,9 +225,13 @@ pub fn script(lock: Option<&str>, target: Option<&str>, program: &str) -> String
         Some(_) => "into the --target directory below",
         None => "into the environment of PYTHON",
     };
+    let source = match index_url {
+        Some(_) => "from the index below (`serve`), binary files only",
+        None => "offline, from a wheelhouse bundle",
+    };
     format!(
         "#!/bin/sh
-# Installs Python packages with pip, offline, from a wheelhouse bundle. Made by:
+# Installs Python packages with pip, {source}. Made by:
 #   {command}
 #
 # Usage: sh install.sh [BUNDLE]
@@ -238,10 +252,12 @@ set -eu
 default_bundle={}
 lock_file={}
 target_dir={}
+index_url={}
 {BODY}",
         shell_quote(DEFAULT_BUNDLE),
         shell_quote(lock.unwrap_or("")),
         shell_quote(target.unwrap_or("")),
+        shell_quote(index_url.unwrap_or("")),
     )
 }
 
@@ -252,10 +268,10 @@ mod tests {
 
     #[test]
     fn the_settings_are_baked_in_quoted() {
-        let text = script(Some("/app/it's.lock.txt"), None, "cargo xtask");
+        let text = script(Some("/app/it's.lock.txt"), None, None, "cargo xtask");
         assert!(
             text.contains(
-                "\ndefault_bundle=/wheelhouse/wheelhouse.tgz\nlock_file='/app/it'\\''s.lock.txt'\ntarget_dir=''\n"
+                "\ndefault_bundle=/wheelhouse/wheelhouse.tgz\nlock_file='/app/it'\\''s.lock.txt'\ntarget_dir=''\nindex_url=''\n"
             ),
             "{text}"
         );

@@ -13,6 +13,9 @@ pub const MAX_PATH: usize = 1024;
 pub const JSON_TYPE: &str = "application/vnd.pypi.simple.v1+json";
 pub const HTML_TYPE: &str = "application/vnd.pypi.simple.v1+html";
 
+/// The wheelhouse's own files served at the root: the manifest and its signatures.
+pub const MANIFEST_FILES: [&str; 3] = ["manifest.json", "manifest.json.asc", "manifest.json.sshsig"];
+
 /// What a request path names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
@@ -27,6 +30,9 @@ pub enum Route {
     File(String),
     /// `/files/<filename>.metadata`: a wheel's METADATA (PEP 658).
     Metadata(String),
+    /// `/manifest.json` and its signatures at the root: what a client checks the index against
+    /// (`build-offline --from-index` keys the image's layer cache on the manifest's sha256).
+    Manifest(&'static str),
     Healthz,
     Metrics,
     NotFound,
@@ -39,6 +45,7 @@ impl Route {
             Route::Root | Route::Project(_) | Route::Redirect(_) => "page",
             Route::File(_) => "file",
             Route::Metadata(_) => "metadata",
+            Route::Manifest(_) => "manifest",
             Route::Healthz => "healthz",
             Route::Metrics => "metrics",
             Route::NotFound => "other",
@@ -58,6 +65,9 @@ pub fn route(path: &str) -> Route {
         "/" | "/simple" => return Route::Redirect("/simple/".to_owned()),
         "/simple/" => return Route::Root,
         _ => {}
+    }
+    if let Some(name) = MANIFEST_FILES.iter().find(|name| path.strip_prefix('/') == Some(**name)) {
+        return Route::Manifest(name);
     }
     if let Some(rest) = path.strip_prefix("/simple/") {
         let (name, slash) = match rest.strip_suffix('/') {
@@ -337,6 +347,9 @@ mod tests {
         assert_eq!(route("/files/a-1.0-py3-none-any.whl.metadata"), Route::Metadata("a-1.0-py3-none-any.whl".into()));
         assert_eq!(route("/files/a-1.0%2B1-py3-none-any.whl"), Route::File("a-1.0+1-py3-none-any.whl".into()));
         assert_eq!(route("/files/a-1.0.tar.gz.metadata"), Route::File("a-1.0.tar.gz.metadata".into()));
+        assert_eq!(route("/manifest.json"), Route::Manifest("manifest.json"));
+        assert_eq!(route("/manifest.json.asc"), Route::Manifest("manifest.json.asc"));
+        assert_eq!(route("/SHA256SUMS"), Route::NotFound);
         for hostile in [
             "/files/..",
             "/files/%2e%2e",

@@ -11,7 +11,8 @@ use anyhow::{bail, Context, Result};
 
 use crate::{
     model::{
-        manifest::Manifest,
+        digest::sha256_hex,
+        manifest::{Manifest, MANIFEST_NAME},
         simple_index::{pages, FileMetadata},
     },
     parallel,
@@ -28,8 +29,9 @@ pub struct Rendered {
     pub n_projects: usize,
 }
 
-/// Renders the index of `wheelhouse`, whose files the caller has checked against `manifest`.
-pub fn render(wheelhouse: &Path, manifest: &Manifest, manifest_sha256: &str) -> Result<Rendered> {
+/// Renders the index of `wheelhouse`, whose files the caller has checked against `manifest`
+/// (parsed from `manifest_bytes`, which the index serves as `manifest.json` at its root).
+pub fn render(wheelhouse: &Path, manifest: &Manifest, manifest_bytes: &[u8]) -> Result<Rendered> {
     let wheels: Vec<&str> =
         manifest.files.iter().map(|entry| entry.filename.as_str()).filter(|name| name.ends_with(".whl")).collect();
     let read = parallel::map(&wheels, parallel::default_jobs(), |_, filename| {
@@ -46,7 +48,8 @@ pub fn render(wheelhouse: &Path, manifest: &Manifest, manifest_sha256: &str) -> 
     let rendered = pages(manifest, &metadata);
     let n_projects = rendered.keys().filter(|path| path.ends_with("/index.html")).count().saturating_sub(1);
     texts.extend(rendered.into_iter().map(|(path, text)| (path, text.into_bytes())));
-    texts.insert(INDEX_MARKER.to_owned(), format!("{manifest_sha256}\n").into_bytes());
+    texts.insert(INDEX_MARKER.to_owned(), format!("{}\n", sha256_hex(manifest_bytes)).into_bytes());
+    texts.insert(MANIFEST_NAME.to_owned(), manifest_bytes.to_vec());
     Ok(Rendered { texts, n_projects })
 }
 

@@ -1,4 +1,5 @@
 mod bundle;
+mod container_index;
 mod container_pylock;
 pub(crate) mod containers;
 mod correctness;

@@ -127,18 +127,21 @@ fn serve_answers_as_an_index_refuses_the_rest_and_writes_nothing() {
         assert_eq!(beyond.status(), StatusCode::RANGE_NOT_SATISFIABLE);
     }
 
-    // Only the manifest's files: not the manifest, not a file dropped beside them, not a path out.
+    // Only the manifest's files (and the manifest at the root): not a file dropped beside them, not a path out.
     fs_err::write(project.wheelhouse().join("dropped-1.0-py3-none-any.whl"), b"not listed").unwrap();
     for path in [
         "/files/manifest.json",
         "/files/SHA256SUMS",
         "/files/dropped-1.0-py3-none-any.whl",
-        "/manifest.json",
+        "/SHA256SUMS",
         "/files/%2e%2e%2fmanifest.json",
     ] {
         assert_eq!(http.get(server.url(path)).send().unwrap().status(), StatusCode::NOT_FOUND, "{path}");
     }
     fs_err::remove_file(project.wheelhouse().join("dropped-1.0-py3-none-any.whl")).unwrap();
+    // The manifest itself, at the root: what a client checks the index against.
+    let manifest = http.get(server.url("/manifest.json")).send().unwrap().bytes().unwrap();
+    assert_eq!(manifest, fs_err::read(project.wheelhouse().join("manifest.json")).unwrap());
     let posted = http.post(server.url("/simple/")).body("x").send().unwrap();
     assert_eq!(posted.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(http.get(server.url("/healthz")).send().unwrap().text().unwrap(), "ok\n");

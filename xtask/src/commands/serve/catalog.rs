@@ -12,8 +12,8 @@ use std::{
 use anyhow::{bail, Result};
 use bytes::Bytes;
 use xtask::{
-    model::{digest::sha256_hex, manifest::Manifest},
-    wheelhouse::simple_index::render,
+    model::{digest::sha256_hex, manifest::Manifest, serving::MANIFEST_FILES},
+    wheelhouse::{layout::read_signatures, simple_index::render},
 };
 
 /// A body known in advance, with its entity tag.
@@ -67,6 +67,8 @@ pub struct Catalog {
     pub pages: HashMap<String, Static>,
     /// By wheel file name.
     pub metadata: HashMap<String, Static>,
+    /// `manifest.json` and the signatures the wheelhouse holds.
+    pub manifest_files: HashMap<&'static str, Static>,
     pub files: HashMap<String, File>,
     pub n_bytes: u64,
     pub n_in_memory: usize,
@@ -74,8 +76,15 @@ pub struct Catalog {
 
 /// The catalog of `wheelhouse`, whose files the caller has verified against `manifest`. Files
 /// are held in memory, in manifest order, while their sizes fit in `memory_budget` bytes.
-pub fn load(wheelhouse: &Path, manifest: &Manifest, manifest_sha256: &str, memory_budget: u64) -> Result<Catalog> {
-    let rendered = render(wheelhouse, manifest, manifest_sha256)?;
+pub fn load(wheelhouse: &Path, manifest: &Manifest, manifest_bytes: &[u8], memory_budget: u64) -> Result<Catalog> {
+    let rendered = render(wheelhouse, manifest, manifest_bytes)?;
+    let mut manifest_files = HashMap::new();
+    manifest_files.insert(MANIFEST_FILES[0], Static::new(manifest_bytes.to_vec()));
+    for (name, bytes) in read_signatures(wheelhouse)? {
+        if let Some(name) = MANIFEST_FILES.iter().find(|known| **known == name) {
+            manifest_files.insert(*name, Static::new(bytes));
+        }
+    }
     let mut pages = HashMap::new();
     let mut metadata = HashMap::new();
     for (path, bytes) in rendered.texts {
@@ -122,5 +131,5 @@ pub fn load(wheelhouse: &Path, manifest: &Manifest, manifest_sha256: &str, memor
             File { body, sha256: entry.sha256.clone(), size: entry.size, etag: format!("\"{}\"", entry.sha256) },
         );
     }
-    Ok(Catalog { pages, metadata, files, n_bytes, n_in_memory })
+    Ok(Catalog { pages, metadata, manifest_files, files, n_bytes, n_in_memory })
 }

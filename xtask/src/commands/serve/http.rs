@@ -213,6 +213,14 @@ async fn respond(state: &State, request: &Request<Incoming>, route: Route) -> Re
                 }
             }
         }
+        Route::Manifest(name) => match state.catalog.manifest_files.get(name) {
+            None => plain(StatusCode::NOT_FOUND, "the wheelhouse has no such signature\n"),
+            Some(file) => {
+                let content_type =
+                    if name.ends_with(".json") { "application/json" } else { "application/octet-stream" };
+                whole(file.bytes.clone(), &file.etag, if_none_match, content_type)
+            }
+        },
         Route::Metadata(wheel) => match state.catalog.metadata.get(&wheel) {
             None => plain(StatusCode::NOT_FOUND, "not a file of this wheelhouse\n"),
             Some(metadata) => whole(metadata.bytes.clone(), &metadata.etag, if_none_match, "application/octet-stream"),

@@ -1,0 +1,140 @@
+//! `build-offline --from-index`: the image installed from the index that `serve` runs, with no
+//! wheelhouse in the build context, as a remote builder would; the exact docker command it gives;
+//! and `install-script --index-url` for init containers.
+
+use std::process::Command;
+
+use crate::{
+    containers::{container_tests_enabled, dockerfile, in_image},
+    support::{
+        load::Serving,
+        project::{stdout, Project, ONE_TARGET},
+        python, run_ok, scrub_env,
+    },
+};
+
+const COMPOSE: &str = r#"
+services:
+  api:
+    build:
+      context: ..
+      dockerfile: dockerfiles/api.Dockerfile
+      args:
+        BASE_IMAGE: ${BASE_IMAGE}
+      additional_contexts:
+        wheelhouse: ../wheelhouse
+    image: ${IMAGE_PREFIX}/api:latest
+    x-requirements: ../requirements-api.txt
+"#;
+
+fn project() -> Project {
+    let project = Project::new();
+    project.write("compose/docker-compose.yml", COMPOSE);
+    project.write("dockerfiles/api.Dockerfile", &dockerfile("api.py"));
+    project.write("api.py", "import purelib, compiled, withextra, speedup\n");
+    project.write("requirements-api.txt", "purelib\ncompiled\nwithextra[fast]\n");
+    project
+}
+
+/// Needs no engine: the docker command of an index build mounts nothing, keeps the network, and
+/// carries the URL and the served manifest's sha256 as build arguments.
+#[test]
+fn an_index_build_names_the_url_and_the_served_manifest_and_mounts_nothing() {
+    let project = project();
+    project.create_from_file_index(&ONE_TARGET);
+    run_ok(&mut project.command(&["dockerfiles"]));
+    let server = Serving::start(
+        project.command(&["serve", "--bind", "127.0.0.1:0", "--no-access-log"]),
+        &project.tmp.path().join("serve.log"),
+    );
+    let url = server.url("/simple/");
+    let manifest = fs_err::read(project.wheelhouse().join("manifest.json")).unwrap();
+    let digest = xtask::model::digest::sha256_hex(&manifest);
+    let root = project.root().display().to_string();
+    let mut command = project.command(&["build-offline", "--engine", "docker", "--dry-run", "--from-index", &url]);
+    command
+        .args(["--platform", "linux/amd64", "--tag", "1.0"])
+        .env("BASE_IMAGE", "localhost/base:1")
+        .env("IMAGE_PREFIX", "example");
+    assert_eq!(
+        stdout(&run_ok(&mut command)),
+        format!(
+            "docker buildx build --file {root}/dockerfiles/api.Dockerfile --tag example/api:1.0 --platform linux/amd64 \
+             --build-arg BASE_IMAGE=localhost/base:1 --build-arg OFFLINE=1 --build-arg WHEELHOUSE_INDEX_URL={url} \
+             --build-arg WHEELHOUSE_MANIFEST_SHA256={digest} --load {root}\n"
+        )
+    );
+    let generated = fs_err::read_to_string(project.root().join("dockerfiles/api.Dockerfile")).unwrap();
+    assert!(generated.contains("--only-binary=:all: --index-url \"$WHEELHOUSE_INDEX_URL\""), "{generated}");
+    drop(server);
+
+    // No index at the URL: named, and nothing built.
+    let mut command = project.command(&["build-offline", "--engine", "docker", "--dry-run", "--from-index", &url]);
+    let output = command.env("BASE_IMAGE", "localhost/base:1").env("IMAGE_PREFIX", "example").output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is `serve` running there?"));
+}
+
+/// In a network namespace with only loopback: serve, a podman build from it, and the install
+/// script of an init container from it.
+#[test]
+fn an_image_and_an_init_container_install_from_serve_with_no_wheelhouse_mounted() {
+    if !container_tests_enabled() {
+        return;
+    }
+    let base_image =
+        std::env::var("XTASK_BASE_IMAGE").unwrap_or_else(|_| "localhost/wheelhouse-base:bookworm".to_owned());
+    let project = project();
+    let prefix = format!("localhost/xtask-index-{}", std::process::id());
+    project.create_from_file_index(&["--platform", "linux/amd64", "--python", "3.11", "--libc", "glibc_2_36"]);
+    run_ok(&mut project.command(&["dockerfiles"]));
+    let script = r#"
+set -eu
+ip link set lo up
+"$WHEELGAP" serve --bind 127.0.0.1:0 2> serve.log &
+server=$!
+for _ in $(seq 200); do grep -q '"event":"listening"' serve.log && break; sleep 0.1; done
+url=$(sed -n 's/.*"index_url":"\([^"]*\)".*/\1/p' serve.log | head -n 1)
+"$WHEELGAP" build-offline --engine podman --no-cache --tag fromindex --from-index "$url"
+"$WHEELGAP" install-script --index-url "$url" --target init-target > install.sh
+REQUIREMENTS=requirements-api.txt sh install.sh
+kill -TERM "$server"
+wait "$server"
+"#;
+    let mut command = Command::new("unshare");
+    scrub_env(&mut command);
+    command
+        .args(["--net", "sh", "-c", script])
+        .current_dir(project.root())
+        .env("WHEELGAP", env!("CARGO_BIN_EXE_wheelgap"))
+        .env("PYTHON", python())
+        .env("PIP_CONFIG_FILE", "/dev/null")
+        .env("BASE_IMAGE", &base_image)
+        .env("IMAGE_PREFIX", &prefix)
+        .env("BUILDAH_ISOLATION", "chroot");
+    let output = command.output().unwrap();
+    let log = fs_err::read_to_string(project.root().join("serve.log")).unwrap_or_default();
+    assert!(
+        output.status.success(),
+        "{}\n{}\nserve.log:\n{log}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    in_image(&format!("{prefix}/api:fromindex"), &["/opt/venv/bin/python", "/app/api.py"]);
+    // The build asked the index for its manifest (the cache key) and fetched the wheels from it.
+    let requests: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|line| line.contains("\"event\":\"request\""))
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert!(requests.iter().any(|request| request["path"] == "/manifest.json" && request["status"] == 200), "{log}");
+    let wheels = requests.iter().filter(|request| request["kind"] == "file" && request["status"] == 200).count();
+    assert!(wheels >= 8, "the build and the script fetch the 4 wheels each: {log}");
+    let imported = run_ok(
+        Command::new(python())
+            .args(["-c", "import purelib, compiled, withextra, speedup"])
+            .env("PYTHONPATH", project.root().join("init-target")),
+    );
+    assert!(imported.status.success());
+    let _ = run_ok(Command::new("podman").args(["rmi", "-f", &format!("{prefix}/api:fromindex")]));
+}

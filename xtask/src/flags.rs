@@ -494,6 +494,23 @@ pub struct Bundle {
     /// A PersistentVolumeClaim of this name and a loader Pod, for archives over the object limit
     #[arg(long, value_name = "NAME", group = "kind")]
     pub pvc: Option<String>,
+    /// A Deployment, Service and NetworkPolicy of this name that run `serve` on the claim that
+    /// --pvc made and filled (an index for a fleet of builders and pods)
+    #[arg(long, value_name = "NAME", group = "kind", requires = "image")]
+    pub serve: Option<String>,
+    /// With --serve: the image that holds the tool (`wheelgap` on its PATH; docs/kubernetes.md)
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// With --serve: the claim holding the archive (default: the --serve NAME)
+    #[arg(long, value_name = "NAME")]
+    pub claim: Option<String>,
+    /// With --serve: the label, KEY=VALUE, of the pods the NetworkPolicy admits (default:
+    /// wheelgap.io/index-client=true)
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub allow: Option<String>,
+    /// With --serve: another argument for `serve` in the pod (repeatable), such as signature flags
+    #[arg(long = "serve-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub serve_args: Vec<String>,
     /// The namespace of the objects
     #[arg(long, value_name = "NS")]
     pub namespace: Option<String>,

@@ -13,7 +13,9 @@ use xtask::{
             check_key, check_label, check_subdomain, claim_size, claim_yaml, configmap_yaml, secret_yaml,
             ANNOTATION_LIMIT, LOADER_IMAGE, LOADER_MOUNT, OBJECT_LIMIT, WARNING_PERCENT,
         },
+        kubernetes_serve::{index_url, serve_yaml, ServeObjects, DEFAULT_CLIENT_LABEL},
         shell::shell_quote,
+        untrusted::shown,
     },
     ui::{self, human_bytes},
     wheelhouse::{
@@ -34,6 +36,7 @@ enum Kind<'a> {
     ConfigMap(&'a str),
     Secret(&'a str),
     Pvc(&'a str),
+    Serve(&'a str),
 }
 
 /// The archive, checked against its sidecar.
@@ -45,11 +48,12 @@ struct CheckedArchive {
 }
 
 pub fn run(project: &Project, args: &Bundle) -> Result<()> {
-    let kind = match (&args.configmap, &args.secret, &args.pvc) {
-        (Some(name), _, _) => Kind::ConfigMap(name),
-        (_, Some(name), _) => Kind::Secret(name),
-        (_, _, Some(name)) => Kind::Pvc(name),
-        _ => bail!("give one of --configmap NAME, --secret NAME or --pvc NAME"),
+    let kind = match (&args.configmap, &args.secret, &args.pvc, &args.serve) {
+        (Some(name), _, _, _) => Kind::ConfigMap(name),
+        (_, Some(name), _, _) => Kind::Secret(name),
+        (_, _, Some(name), _) => Kind::Pvc(name),
+        (_, _, _, Some(name)) => Kind::Serve(name),
+        _ => bail!("give one of --configmap NAME, --secret NAME, --pvc NAME or --serve NAME"),
     };
     let namespace = args.namespace.as_deref();
     if let Some(namespace) = namespace {
@@ -89,6 +93,7 @@ pub fn run(project: &Project, args: &Bundle) -> Result<()> {
             report_claim(&archive, name, namespace, &pod_name, &storage, args.output.as_deref());
             yaml
         }
+        Kind::Serve(name) => serve_objects(&archive, name, namespace, args)?,
     };
     match &args.output {
         Some(path) => {
@@ -99,6 +104,7 @@ pub fn run(project: &Project, args: &Bundle) -> Result<()> {
                     Kind::ConfigMap(name) => ("ConfigMap", name),
                     Kind::Secret(name) => ("Secret", name),
                     Kind::Pvc(name) => ("PersistentVolumeClaim", name),
+                    Kind::Serve(name) => ("Deployment", name),
                 };
                 let report = serde_json::json!({
                     "kind": kind,
@@ -114,6 +120,64 @@ pub fn run(project: &Project, args: &Bundle) -> Result<()> {
             }
         }
         None => std::io::stdout().lock().write_all(yaml.as_bytes()).context("cannot write the YAML to stdout")?,
+    }
+    Ok(())
+}
+
+/// The Deployment, Service and NetworkPolicy that serve the archive from its claim.
+fn serve_objects(archive: &CheckedArchive, name: &str, namespace: Option<&str>, args: &Bundle) -> Result<String> {
+    check_label(name, "--serve (a Service's name)")?;
+    let claim = args.claim.as_deref().unwrap_or(name);
+    check_subdomain(claim, "--claim")?;
+    let image = args.image.as_deref().context("--serve needs --image IMAGE: an image with the tool")?;
+    let client_label = match &args.allow {
+        Some(pair) => {
+            let (key, value) =
+                pair.split_once('=').with_context(|| format!("--allow `{}` is not KEY=VALUE", shown(pair)))?;
+            check_label_pair(key, value)?;
+            (key, value)
+        }
+        None => DEFAULT_CLIENT_LABEL,
+    };
+    let scratch = claim_size(archive.size);
+    let yaml = serve_yaml(&ServeObjects {
+        name,
+        namespace,
+        image,
+        claim,
+        archive_name: &archive.name,
+        scratch: &scratch,
+        client_label,
+        extra_args: &args.serve_args,
+    })?;
+    let destination = args.output.as_ref().map_or_else(|| "stdout".to_owned(), |path| path.display().to_string());
+    ui::say(&format!(
+        "wrote Deployment, Service and NetworkPolicy {name} to {destination}: `serve` of {} (sha256 {}) from claim {claim}\n\
+         Pods labelled {}={} install from {}\n\
+         hint: fill the claim first (`bundle --pvc {claim}`); `install-script --index-url URL` and `build-offline --from-index URL` use the index",
+        archive.name,
+        archive.sha256,
+        client_label.0,
+        client_label.1,
+        index_url(name, namespace)
+    ));
+    Ok(yaml)
+}
+
+/// A label key (an optional DNS subdomain prefix and `/`, then a name of at most 63 characters)
+/// and value (at most 63 characters), as Kubernetes accepts them.
+fn check_label_pair(key: &str, value: &str) -> Result<()> {
+    let name_ok = |text: &str, empty_ok: bool| {
+        (empty_ok || !text.is_empty())
+            && text.len() <= 63
+            && text.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"-_.".contains(&byte))
+            && text.bytes().next().is_none_or(|byte| byte.is_ascii_alphanumeric())
+            && text.bytes().last().is_none_or(|byte| byte.is_ascii_alphanumeric())
+    };
+    let (prefix, name) = key.rsplit_once('/').map_or((None, key), |(prefix, name)| (Some(prefix), name));
+    let prefix_ok = prefix.is_none_or(|prefix| check_subdomain(prefix, "the label prefix").is_ok());
+    if !(prefix_ok && name_ok(name, false) && name_ok(value, true)) {
+        bail!("--allow `{}={}` is not a valid Kubernetes label", shown(key), shown(value));
     }
     Ok(())
 }

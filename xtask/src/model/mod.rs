@@ -9,6 +9,7 @@ pub mod dockerfile;
 pub mod http_auth;
 pub mod install_script;
 pub mod kubernetes;
+pub mod kubernetes_serve;
 pub mod lockfile;
 pub mod manifest;
 pub mod metrics;

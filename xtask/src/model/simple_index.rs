@@ -86,13 +86,15 @@ pub fn pages(manifest: &Manifest, metadata: &BTreeMap<String, FileMetadata>) -> 
                 entry.sha256,
                 escape(&entry.filename)
             ));
+            // JSON has `core-metadata` only (PEP 714): pip 22.3 to 23.1 read the older
+            // `dist-info-metadata` key of JSON pages wrongly and fail on its table. In HTML both
+            // attributes are plain strings, which every pip reads.
             let core_metadata = info.map(|info| Hashes { sha256: info.metadata_sha256.clone() });
             files.push(FileJson {
                 filename: entry.filename.clone(),
                 url: href,
                 hashes: Hashes { sha256: entry.sha256.clone() },
                 requires_python: info.and_then(|info| info.requires_python.clone()),
-                dist_info_metadata: core_metadata.clone(),
                 core_metadata,
                 size: entry.size,
             });
@@ -134,7 +136,7 @@ struct ProjectJson {
     files: Vec<FileJson>,
 }
 
-#[derive(Serialize, Clone)]
+#[derive(Serialize)]
 struct Hashes {
     sha256: String,
 }
@@ -147,8 +149,6 @@ struct FileJson {
     hashes: Hashes,
     #[serde(skip_serializing_if = "Option::is_none")]
     requires_python: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dist_info_metadata: Option<Hashes>,
     #[serde(skip_serializing_if = "Option::is_none")]
     core_metadata: Option<Hashes>,
     size: u64,

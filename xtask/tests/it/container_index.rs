@@ -91,8 +91,10 @@ fn an_image_and_an_init_container_install_from_serve_with_no_wheelhouse_mounted(
     let script = r#"
 set -eu
 ip link set lo up
-"$WHEELGAP" serve --bind 127.0.0.1:0 2> serve.log &
+"$WHEELGAP" serve --bind 127.0.0.1:0 > /dev/null 2> serve.log &
 server=$!
+# A failed step must not leave the server holding the test's pipes open.
+trap 'kill -TERM "$server" 2>/dev/null || true' EXIT
 for _ in $(seq 200); do grep -q '"event":"listening"' serve.log && break; sleep 0.1; done
 url=$(sed -n 's/.*"index_url":"\([^"]*\)".*/\1/p' serve.log | head -n 1)
 "$WHEELGAP" build-offline --engine podman --no-cache --tag fromindex --from-index "$url"
@@ -106,6 +108,7 @@ wait "$server"
     command
         .args(["--net", "sh", "-c", script])
         .current_dir(project.root())
+        .env_remove("CARGO")
         .env("WHEELGAP", env!("CARGO_BIN_EXE_wheelgap"))
         .env("PYTHON", python())
         .env("PIP_CONFIG_FILE", "/dev/null")

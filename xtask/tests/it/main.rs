@@ -1,4 +1,5 @@
 mod bundle;
+mod bundle_serve;
 mod container_index;
 mod container_pylock;
 pub(crate) mod containers;

@@ -6,11 +6,11 @@
 
 use std::{collections::BTreeMap, path::Path, process::Command};
 
-use reqwest::{blocking::Client, header, redirect::Policy, StatusCode};
+use reqwest::{header, StatusCode};
 use xtask::model::digest::sha256_hex;
 
 use crate::support::{
-    load::{self, Serving},
+    load::{self, client, Serving},
     pip_at_least,
     project::{stderr, Project, FOUR_TARGETS, ONE_TARGET},
     python, run_fails, run_ok, scrub_env, uv_under_test,
@@ -18,12 +18,6 @@ use crate::support::{
 
 const REQUIREMENTS: &str = "purelib\ncompiled\nwithextra[fast]\nx86only; platform_machine == \"x86_64\"\nbigpayload\n";
 const JSON: &str = "application/vnd.pypi.simple.v1+json";
-
-fn client() -> Client {
-    // The tool's reqwest has rustls without a provider chosen; the tool installs ring, as here.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    Client::builder().no_proxy().redirect(Policy::none()).build().unwrap()
-}
 
 fn serve(project: &Project, args: &[&str], log: &str) -> Serving {
     let command = project.command(&[&["serve", "--bind", "127.0.0.1:0"][..], args].concat());
@@ -216,8 +210,10 @@ fn pip_and_uv_install_from_serve_with_no_network_but_loopback() {
     let script = r#"
 set -eu
 ip link set lo up
-"$WHEELGAP" serve --bind 127.0.0.1:0 2> serve.log &
+"$WHEELGAP" serve --bind 127.0.0.1:0 > /dev/null 2> serve.log &
 server=$!
+# A failed step must not leave the server holding the test's pipes open.
+trap 'kill -TERM "$server" 2>/dev/null || true' EXIT
 for _ in $(seq 200); do grep -q '"event":"listening"' serve.log && break; sleep 0.1; done
 url=$(sed -n 's/.*"index_url":"\([^"]*\)".*/\1/p' serve.log | head -n 1)
 metrics() { "$PYTHON" -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())' "${url%simple/}metrics"; }
@@ -245,6 +241,7 @@ wait "$server"
     command
         .args(["--net", "sh", "-c", script])
         .current_dir(project.root())
+        .env_remove("CARGO")
         .env("WHEELGAP", env!("CARGO_BIN_EXE_wheelgap"))
         .env("PYTHON", python())
         .env("UV", &uv)

@@ -11,6 +11,13 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// A blocking HTTP client for 127.0.0.1: no proxy, no redirects followed.
+pub fn client() -> reqwest::blocking::Client {
+    // The tool's reqwest has rustls without a provider chosen; the tool installs ring, as here.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::blocking::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
 /// A running `serve`, stopped with SIGTERM when dropped.
 pub struct Serving {
     pub child: Option<Child>,

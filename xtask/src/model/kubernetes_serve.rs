@@ -167,7 +167,7 @@ mod tests {
         let yaml = serve_yaml(&ServeObjects {
             name: "wheels",
             namespace: Some("build"),
-            image: "registry.local/wheelgap:1",
+            image: "localhost/wheelgap:1",
             claim: "wheels-pvc",
             archive_name: "wheelhouse.tgz",
             scratch: "300Mi",

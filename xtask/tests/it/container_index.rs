@@ -141,3 +141,32 @@ wait "$server"
     assert!(imported.status.success());
     let _ = run_ok(Command::new("podman").args(["rmi", "-f", &format!("{prefix}/api:fromindex")]));
 }
+
+/// The image of deploy/wheelgap.Dockerfile, built from the base image with podman: the tool runs
+/// in it, as `nobody`, and serves an archive the way the Deployment of `bundle --serve` runs it.
+#[test]
+fn the_tool_image_builds_from_the_base_image_and_runs_as_nobody() {
+    if !container_tests_enabled() {
+        return;
+    }
+    let base_image =
+        std::env::var("XTASK_BASE_IMAGE").unwrap_or_else(|_| "localhost/wheelhouse-base:bookworm".to_owned());
+    let project = Project::with_wheelhouse("purelib\n", &ONE_TARGET);
+    let context = project.tmp.path().join("image");
+    fs_err::create_dir_all(&context).unwrap();
+    fs_err::copy(env!("CARGO_BIN_EXE_wheelgap"), context.join("wheelgap")).unwrap();
+    let image = format!("localhost/xtask-tool-{}:1", std::process::id());
+    let dockerfile = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/wheelgap.Dockerfile");
+    run_ok(
+        Command::new("podman")
+            .args(["build", "--pull=never", "--file", dockerfile, "--tag", &image])
+            .arg(format!("--build-arg=BASE_IMAGE={base_image}"))
+            .arg(&context)
+            .env("BUILDAH_ISOLATION", "chroot"),
+    );
+    let said = in_image(&image, &["sh", "-c", "id -u && wheelgap --version"]);
+    assert!(said.starts_with("65534\nwheelgap "), "{said}");
+    let help = in_image(&image, &["wheelgap", "serve", "--help"]);
+    assert!(help.contains("--archive"), "{help}");
+    let _ = run_ok(Command::new("podman").args(["rmi", "-f", &image]));
+}

@@ -23,7 +23,8 @@ ARG WHEELHOUSE_MANIFEST_SHA256=
 # The index mode (`cargo xtask build-offline --from-index URL`): the URL of an index that
 # `cargo xtask serve` runs, installed from with binary files only and no wheelhouse in the build
 # context, so a remote builder needs nothing but the URL. The served manifest must match the
-# sha256 above.
+# sha256 above. pip reads no configuration there (no other index can slip in), and trusts the
+# host of a plain-HTTP URL, as pip otherwise does only for localhost.
 ARG WHEELHOUSE_INDEX_URL=
 ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH
 COPY requirements-api.txt /tmp/requirements.txt
@@ -39,7 +40,10 @@ RUN --mount=type=bind,from=wheelhouse,target=/wheelhouse,readonly \
                 "${base%/simple}/manifest.json" "$WHEELHOUSE_MANIFEST_SHA256" \
                 || { echo "$WHEELHOUSE_INDEX_URL does not serve the manifest $WHEELHOUSE_MANIFEST_SHA256" >&2; exit 1; }; \
         fi; \
-        pip install --no-cache-dir --only-binary=:all: --index-url "$WHEELHOUSE_INDEX_URL" -r /tmp/requirements.txt; \
+        host=${WHEELHOUSE_INDEX_URL#*://}; host=${host%%/*}; host=${host##*@}; trusted=; \
+        case "$WHEELHOUSE_INDEX_URL" in http://*) trusted="--trusted-host $host" ;; esac; \
+        PIP_CONFIG_FILE=/dev/null pip install --no-cache-dir --only-binary=:all: \
+            --index-url "$WHEELHOUSE_INDEX_URL" $trusted -r /tmp/requirements.txt; \
     elif [ "$OFFLINE" = 1 ]; then \
         if [ -n "$WHEELHOUSE_MANIFEST_SHA256" ]; then \
             echo "$WHEELHOUSE_MANIFEST_SHA256  /wheelhouse/manifest.json" | sha256sum -c - || exit 1; \

@@ -138,7 +138,8 @@ pub struct Serve {
     /// The address to listen on (port 0: any free port, named in the `listening` log line)
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
     pub bind: std::net::SocketAddr,
-    /// Connections served at once; more wait in the listen backlog
+    /// Connections served at once; past them 64 more get a 503 with Retry-After (and /healthz
+    /// its `ok`), the rest are closed
     #[arg(long, value_name = "N", default_value_t = 512)]
     pub max_connections: usize,
     /// Seconds a client has to send a request's headers (also the keep-alive idle limit)

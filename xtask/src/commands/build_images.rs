@@ -359,7 +359,9 @@ fn served_manifest(url: &str) -> Result<(Manifest, String)> {
         fn length(&self, _: u64) {}
         fn advance(&self, _: u64) {}
     }
-    let base = url.trim_end_matches('/').trim_end_matches("/simple");
+    // The same as the install step's `${URL%/}` then `${base%/simple}`: one of each, no more.
+    let base = url.strip_suffix('/').unwrap_or(url);
+    let base = base.strip_suffix("/simple").unwrap_or(base);
     let manifest_url = format!("{base}/{MANIFEST_NAME}");
     let scratch = tempfile::Builder::new().prefix("wheelgap-index-").tempdir()?;
     let path = scratch.path().join(MANIFEST_NAME);

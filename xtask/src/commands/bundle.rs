@@ -127,6 +127,9 @@ pub fn run(project: &Project, args: &Bundle) -> Result<()> {
 /// The Deployment, Service and NetworkPolicy that serve the archive from its claim.
 fn serve_objects(archive: &CheckedArchive, name: &str, namespace: Option<&str>, args: &Bundle) -> Result<String> {
     check_label(name, "--serve (a Service's name)")?;
+    if !name.starts_with(|first: char| first.is_ascii_lowercase()) {
+        bail!("--serve {name:?} is not a valid Kubernetes Service name: it must start with a lowercase letter");
+    }
     let claim = args.claim.as_deref().unwrap_or(name);
     check_subdomain(claim, "--claim")?;
     let image = args.image.as_deref().context("--serve needs --image IMAGE: an image with the tool")?;

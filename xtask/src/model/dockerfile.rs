@@ -126,7 +126,8 @@ ARG {MANIFEST_SHA256_ARG}=
 # The index mode (`{program} build-offline --from-index URL`): the URL of an index that
 # `{program} serve` runs, installed from with binary files only and no wheelhouse in the build
 # context, so a remote builder needs nothing but the URL. The served manifest must match the
-# sha256 above.
+# sha256 above. pip reads no configuration there (no other index can slip in), and trusts the
+# host of a plain-HTTP URL, as pip otherwise does only for localhost.
 ARG {INDEX_URL_ARG}=
 ENV VIRTUAL_ENV={VENV} PATH={VENV}/bin:$PATH
 COPY {requirements} /tmp/requirements.txt
@@ -142,7 +143,10 @@ COPY {requirements} /tmp/requirements.txt
                 \"${{base%/simple}}/manifest.json\" \"${MANIFEST_SHA256_ARG}\" \\
                 || {{ echo \"${INDEX_URL_ARG} does not serve the manifest ${MANIFEST_SHA256_ARG}\" >&2; exit 1; }}; \\
         fi; \\
-        pip install --no-cache-dir{require_hashes} --only-binary=:all: --index-url \"${INDEX_URL_ARG}\" -r /tmp/requirements.txt; \\
+        host=${{{INDEX_URL_ARG}#*://}}; host=${{host%%/*}}; host=${{host##*@}}; trusted=; \\
+        case \"${INDEX_URL_ARG}\" in http://*) trusted=\"--trusted-host $host\" ;; esac; \\
+        PIP_CONFIG_FILE=/dev/null pip install --no-cache-dir{require_hashes} --only-binary=:all: \\
+            --index-url \"${INDEX_URL_ARG}\" $trusted -r /tmp/requirements.txt; \\
     elif [ \"$OFFLINE\" = 1 ]; then \\
         if [ -n \"${MANIFEST_SHA256_ARG}\" ]; then \\
             echo \"${MANIFEST_SHA256_ARG}  {mount}/manifest.json\" | sha256sum -c - || exit 1; \\

@@ -58,7 +58,14 @@ pub fn serve_yaml(objects: &ServeObjects) -> Result<String> {
         MEMORY_BUDGET_MIB.to_string(),
     ];
     args.extend(objects.extra_args.iter().cloned());
-    let probe = |period: u32, failures: u32| json!({ "failureThreshold": failures, "httpGet": { "path": "/healthz", "port": "http" }, "periodSeconds": period });
+    let probe = |period: u32, failures: u32| {
+        json!({
+            "failureThreshold": failures,
+            "httpGet": { "path": "/healthz", "port": "http" },
+            "periodSeconds": period,
+            "timeoutSeconds": 5,
+        })
+    };
     let deployment = json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -66,6 +73,9 @@ pub fn serve_yaml(objects: &ServeObjects) -> Result<String> {
         "spec": {
             "replicas": 1,
             "selector": { "matchLabels": labels(objects.name) },
+            // The claim is ReadWriteOnce: a new pod on another node could not mount it while the
+            // old one runs, so the old one goes first.
+            "strategy": { "type": "Recreate" },
             "template": {
                 "metadata": { "labels": labels(objects.name) },
                 "spec": {
@@ -133,7 +143,8 @@ pub fn serve_yaml(objects: &ServeObjects) -> Result<String> {
             // serve needs nothing outside its pod: no egress at all.
             "egress": [],
             "ingress": [{
-                "from": [{ "podSelector": { "matchLabels": { key: value } } }],
+                // Pods with the label in any namespace: builders often run in namespaces of their own.
+                "from": [{ "namespaceSelector": {}, "podSelector": { "matchLabels": { key: value } } }],
                 "ports": [{ "port": SERVE_PORT, "protocol": "TCP" }],
             }],
             "podSelector": { "matchLabels": labels(objects.name) },
@@ -196,5 +207,6 @@ mod tests {
             "true"
         );
         assert_eq!(index_url("wheels", Some("build")), "http://wheels.build.svc:8080/simple/");
+        assert_eq!(deployment["spec"]["strategy"]["type"], "Recreate");
     }
 }

@@ -133,10 +133,12 @@ fn percent_decode(text: &str) -> Option<String> {
     String::from_utf8(decoded).ok()
 }
 
-/// The two forms of a page.
+/// The forms of a page: PEP 691's JSON and HTML, and HTML as `text/html` for a client that asked
+/// for that (pip before 22.2 refuses a page of any other type), or asked for nothing in particular.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PageFormat {
     Html,
+    TextHtml,
     Json,
 }
 
@@ -144,8 +146,13 @@ impl PageFormat {
     pub fn content_type(self) -> &'static str {
         match self {
             PageFormat::Html => HTML_TYPE,
+            PageFormat::TextHtml => "text/html; charset=utf-8",
             PageFormat::Json => JSON_TYPE,
         }
+    }
+
+    pub fn is_json(self) -> bool {
+        self == PageFormat::Json
     }
 }
 
@@ -154,7 +161,7 @@ impl PageFormat {
 /// (a 406).
 pub fn negotiate(accept: Option<&str>) -> Option<PageFormat> {
     let Some(accept) = accept.filter(|accept| !accept.trim().is_empty()) else {
-        return Some(PageFormat::Html);
+        return Some(PageFormat::TextHtml);
     };
     let mut best: Option<(u16, PageFormat)> = None;
     for item in accept.split(',').take(64) {
@@ -168,11 +175,8 @@ pub fn negotiate(accept: Option<&str>) -> Option<PageFormat> {
         }
         let format = match media.as_str() {
             "application/vnd.pypi.simple.v1+json" | "application/vnd.pypi.simple.latest+json" => PageFormat::Json,
-            "application/vnd.pypi.simple.v1+html"
-            | "application/vnd.pypi.simple.latest+html"
-            | "text/html"
-            | "text/*"
-            | "*/*" => PageFormat::Html,
+            "application/vnd.pypi.simple.v1+html" | "application/vnd.pypi.simple.latest+html" => PageFormat::Html,
+            "text/html" | "text/*" | "*/*" => PageFormat::TextHtml,
             _ => continue,
         };
         if quality > 0 && best.is_none_or(|(best_quality, _)| quality > best_quality) {
@@ -227,7 +231,8 @@ pub fn range(header: Option<&str>, length: u64) -> RangeAnswer {
     match (first.trim(), last.trim()) {
         ("", suffix) => match number(suffix) {
             Some(0) => RangeAnswer::Unsatisfiable,
-            Some(_) if length == 0 => RangeAnswer::Unsatisfiable,
+            // RFC 9110 14.1.2: of an empty representation, a suffix range is the whole of it.
+            Some(_) if length == 0 => RangeAnswer::Whole,
             Some(suffix) => RangeAnswer::Part { start: length.saturating_sub(suffix), end: length - 1 },
             None => RangeAnswer::Whole,
         },
@@ -246,6 +251,13 @@ pub fn range(header: Option<&str>, length: u64) -> RangeAnswer {
             RangeAnswer::Part { start, end: end.map_or(length - 1, |end| end.min(length - 1)) }
         }
     }
+}
+
+/// Whether a `Range` applies under `If-Range` (RFC 9110 13.1.5): with no `If-Range`, or one that
+/// is `etag` itself (a strong comparison). A date, or another tag, gets the whole representation,
+/// so that a resumed download never splices bytes of two versions.
+pub fn range_applies(if_range: Option<&str>, etag: &str) -> bool {
+    if_range.is_none_or(|value| value.trim() == etag)
 }
 
 /// Whether `If-None-Match` names `etag` (weak comparison, `*` included).
@@ -368,16 +380,18 @@ mod tests {
 
     #[test]
     fn accept_picks_the_highest_quality_and_refuses_what_is_not_offered() {
-        assert_eq!(negotiate(None), Some(PageFormat::Html));
+        assert_eq!(negotiate(None), Some(PageFormat::TextHtml));
+        assert_eq!(negotiate(Some("text/html")), Some(PageFormat::TextHtml));
+        assert_eq!(negotiate(Some("application/vnd.pypi.simple.v1+html")), Some(PageFormat::Html));
         assert_eq!(negotiate(Some(JSON_TYPE)), Some(PageFormat::Json));
         // pip's own header.
         let pip = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01";
         assert_eq!(negotiate(Some(pip)), Some(PageFormat::Json));
-        assert_eq!(negotiate(Some("application/vnd.pypi.simple.v1+json;q=0.2, text/html")), Some(PageFormat::Html));
+        assert_eq!(negotiate(Some("application/vnd.pypi.simple.v1+json;q=0.2, text/html")), Some(PageFormat::TextHtml));
         assert_eq!(negotiate(Some("application/vnd.pypi.simple.latest+json")), Some(PageFormat::Json));
         assert_eq!(negotiate(Some("application/xml")), None);
         assert_eq!(negotiate(Some("text/html;q=0")), None);
-        assert_eq!(negotiate(Some("*/*")), Some(PageFormat::Html));
+        assert_eq!(negotiate(Some("*/*")), Some(PageFormat::TextHtml));
         assert_eq!(parse_quality("0.125"), Some(125));
         assert_eq!(parse_quality("1.5"), None);
     }
@@ -396,6 +410,10 @@ mod tests {
         assert_eq!(range(Some("bytes=4-2"), 10), RangeAnswer::Whole);
         assert_eq!(range(Some("items=0-1"), 10), RangeAnswer::Whole);
         assert_eq!(range(Some("bytes=99999999999999999999-"), 10), RangeAnswer::Whole);
+        assert_eq!(range(Some("bytes=-5"), 0), RangeAnswer::Whole);
+        assert!(range_applies(None, "\"a\"") && range_applies(Some("\"a\""), "\"a\""));
+        assert!(!range_applies(Some("\"b\""), "\"a\"") && !range_applies(Some("W/\"a\""), "\"a\""));
+        assert!(!range_applies(Some("Tue, 01 Dec 2026 10:00:00 GMT"), "\"a\""));
     }
 
     #[test]

@@ -40,7 +40,12 @@ pub fn wheel_metadata(path: &Path) -> Result<Option<String>> {
 /// 16 MiB; `None` when it has none.
 pub fn wheel_metadata_bytes(path: &Path) -> Result<Option<Vec<u8>>> {
     let file = fs_err::File::open(path)?;
-    let mut archive = zip::ZipArchive::new(file).with_context(|| format!("{} is not a valid wheel", path.display()))?;
+    wheel_metadata_from(file, &path.display().to_string())
+}
+
+/// [`wheel_metadata_bytes`] of a wheel already read (into memory, say), named `shown` in errors.
+pub fn wheel_metadata_from(wheel: impl Read + std::io::Seek, shown: &str) -> Result<Option<Vec<u8>>> {
+    let mut archive = zip::ZipArchive::new(wheel).with_context(|| format!("{shown} is not a valid wheel"))?;
     let metadata_name = (0..archive.len())
         .filter_map(|index| archive.name_for_index(index).map(str::to_owned))
         .find(|name| name.ends_with(".dist-info/METADATA") && name.matches('/').count() == 1);
@@ -50,6 +55,6 @@ pub fn wheel_metadata_bytes(path: &Path) -> Result<Option<Vec<u8>>> {
         .by_name(&metadata_name)?
         .take(MAX_METADATA_BYTES)
         .read_to_end(&mut bytes)
-        .with_context(|| format!("cannot read {metadata_name} in {}", path.display()))?;
+        .with_context(|| format!("cannot read {metadata_name} in {shown}"))?;
     Ok(Some(bytes))
 }

@@ -137,8 +137,13 @@ fn bundle_serve_writes_a_hardened_deployment_service_and_policy_that_kubectl_tak
     drop(server);
 
     // What kubectl refuses before any cluster sees it: names and labels.
-    let refused = stderr(&run_fails(&mut project.command(&["bundle", "--serve", "Wheels", "--image", "i"])));
-    assert!(refused.contains("not a valid Kubernetes"), "{refused}");
+    for name in ["Wheels", "1wheels"] {
+        let refused = stderr(&run_fails(&mut project.command(&["bundle", "--serve", name, "--image", "i"])));
+        assert!(refused.contains("not a valid Kubernetes"), "{refused}");
+    }
+    assert_eq!(policy["spec"]["ingress"][0]["from"][0]["namespaceSelector"], serde_json::json!({}));
+    assert_eq!(deployment["spec"]["strategy"]["type"], "Recreate");
+    assert_eq!(container["readinessProbe"]["timeoutSeconds"], 5);
     let refused =
         stderr(&run_fails(&mut project.command(&["bundle", "--serve", "w", "--image", "i", "--allow", "a=b c"])));
     assert!(refused.contains("not a valid Kubernetes label"), "{refused}");

@@ -65,7 +65,10 @@ fn an_index_build_names_the_url_and_the_served_manifest_and_mounts_nothing() {
         )
     );
     let generated = fs_err::read_to_string(project.root().join("dockerfiles/api.Dockerfile")).unwrap();
-    assert!(generated.contains("--only-binary=:all: --index-url \"$WHEELHOUSE_INDEX_URL\""), "{generated}");
+    assert!(
+        generated.contains("--index-url \"$WHEELHOUSE_INDEX_URL\" $trusted -r /tmp/requirements.txt"),
+        "{generated}"
+    );
     drop(server);
 
     // No index at the URL: named, and nothing built.

@@ -28,9 +28,15 @@ use tokio::{
     net::TcpListener,
     sync::Semaphore,
 };
-use xtask::model::serving::{self, Counters, PageFormat, RangeAnswer, Route};
+use xtask::model::serving::{self, Counters, RangeAnswer, Route};
 
 use super::catalog::{Body as FileBody, Catalog, Stamp};
+
+/// Connections over `--max-connections` that still get an answer (a 503) before they are closed.
+const OVERFLOW_CONNECTIONS: usize = 64;
+/// A connection's read buffer: a request's headers must fit (hyper's default is about 400 KiB).
+const MAX_BUFFER: usize = 64 << 10;
+const MAX_HEADERS: usize = 64;
 
 /// How the server runs.
 pub struct Options {
@@ -75,16 +81,20 @@ async fn run(catalog: Catalog, options: Options) -> Result<()> {
         "max_connections": options.max_connections,
     }));
     let limit = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    // Past the limit a few more connections get one short answer (503, or `ok` from /healthz, so
+    // that a busy server is not taken for a dead one) and are closed; past those, closed at once.
+    let overflow = Arc::new(Semaphore::new(OVERFLOW_CONNECTIONS));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(options.header_timeout).keep_alive(true);
+    http.timer(TokioTimer::new())
+        .header_read_timeout(options.header_timeout)
+        .keep_alive(true)
+        .max_buf_size(MAX_BUFFER)
+        .max_headers(MAX_HEADERS);
+    let mut refusing = http.clone();
+    refusing.keep_alive(false);
     let mut stop = Box::pin(stop_signal());
     let reason = loop {
-        // Backpressure: past the limit, connections wait in the kernel's backlog.
-        let permit = tokio::select! {
-            permit = limit.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-            reason = &mut stop => break reason,
-        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -96,15 +106,22 @@ async fn run(catalog: Catalog, options: Options) -> Result<()> {
             },
             reason = &mut stop => break reason,
         };
+        let (permit, overloaded, builder) = match limit.clone().try_acquire_owned() {
+            Ok(permit) => (permit, false, &http),
+            Err(_) => match overflow.clone().try_acquire_owned() {
+                Ok(permit) => (permit, true, &refusing),
+                Err(_) => continue,
+            },
+        };
         stream.set_nodelay(true).ok();
         let counters = state.clone();
         let state = state.clone();
         let service = hyper::service::service_fn(move |request| {
             let state = state.clone();
-            async move { Ok::<_, Infallible>(answer(&state, request, peer).await) }
+            async move { Ok::<_, Infallible>(answer(&state, request, peer, overloaded).await) }
         });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-        let deadline = options.connection_timeout;
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let deadline = if overloaded { options.header_timeout } else { options.connection_timeout };
         tokio::spawn(async move {
             counters.counters.lock().expect("counters").open_connections += 1;
             // A connection that outlives its deadline is dropped, whatever it is doing.
@@ -141,11 +158,17 @@ fn log_event(mut event: serde_json::Value) {
     let _ = io::stderr().lock().write_all(line.as_bytes());
 }
 
-async fn answer(state: &State, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+async fn answer(state: &State, request: Request<Incoming>, peer: SocketAddr, overloaded: bool) -> Response<Body> {
     let started = Instant::now();
     let route = serving::route(request.uri().path());
     let kind = route.kind();
-    let response = respond(state, &request, route).await;
+    let response = if overloaded && route != Route::Healthz {
+        let mut response = plain(StatusCode::SERVICE_UNAVAILABLE, "too many connections; try again\n");
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        response
+    } else {
+        respond(state, &request, route).await
+    };
     let status = response.status().as_u16();
     let sent = if request.method() == Method::HEAD { 0 } else { response.body().length() };
     state.counters.lock().expect("counters").record(kind, status, sent);
@@ -194,16 +217,15 @@ async fn respond(state: &State, request: &Request<Incoming>, route: Route) -> Re
         }
         Route::Root | Route::Project(_) => {
             let Some(format) = serving::negotiate(header_text(header::ACCEPT)) else {
-                return plain(StatusCode::NOT_ACCEPTABLE, "acceptable: PEP 691 JSON or HTML\n");
+                let mut response = plain(StatusCode::NOT_ACCEPTABLE, "acceptable: PEP 691 JSON or HTML\n");
+                response.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept"));
+                return response;
             };
             let directory = match &route {
                 Route::Project(name) => format!("simple/{name}/"),
                 _ => "simple/".to_owned(),
             };
-            let file = match format {
-                PageFormat::Html => "index.html",
-                PageFormat::Json => "index.json",
-            };
+            let file = if format.is_json() { "index.json" } else { "index.html" };
             match state.catalog.pages.get(&format!("{directory}{file}")) {
                 None => plain(StatusCode::NOT_FOUND, "no such project\n"),
                 Some(page) => {
@@ -231,7 +253,11 @@ async fn respond(state: &State, request: &Request<Incoming>, route: Route) -> Re
                 if serving::none_match(if_none_match, &file.etag) {
                     not_modified(&file.etag)
                 } else {
-                    let range = serving::range(header_text(header::RANGE), file.size);
+                    let range = if serving::range_applies(header_text(header::IF_RANGE), &file.etag) {
+                        serving::range(header_text(header::RANGE), file.size)
+                    } else {
+                        RangeAnswer::Whole
+                    };
                     file_response(file, range, head).await
                 }
             }
@@ -241,7 +267,10 @@ async fn respond(state: &State, request: &Request<Incoming>, route: Route) -> Re
         let (parts, body) = response.into_parts();
         let length = body.length();
         let mut response = Response::from_parts(parts, Body::Empty);
-        response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        // A 304 says nothing of the length: the client keeps what it has.
+        if response.status() != StatusCode::NOT_MODIFIED {
+            response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        }
         return response;
     }
     response

@@ -7,6 +7,7 @@
 #
 #   scripts/bench-serve.sh                 # ROUNDS=5 REQUESTS=50000
 #   ROUNDS=3 REQUESTS=10000 scripts/bench-serve.sh
+#   ACCESS_LOG=1 scripts/bench-serve.sh    # both servers log every request (off by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${ROUNDS:-5}
@@ -22,7 +23,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 for round in $(seq "$rounds"); do
   echo "round $round of $rounds" >&2
-  WHEELGAP_LOAD_REQUESTS=$requests "$binary" serve::load --nocapture --test-threads 1 2>&1 | grep -oE '(serve|nginx): Load.*' >>"$log"
+  WHEELGAP_LOAD_ACCESS_LOG=${ACCESS_LOG:-0} WHEELGAP_LOAD_REQUESTS=$requests "$binary" serve::load --nocapture --test-threads 1 2>&1 | grep -oE '(serve|nginx): Load.*' >>"$log"
 done
 python3 - "$log" "$requests" <<'PY'
 import re, statistics, sys

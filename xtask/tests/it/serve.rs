@@ -365,7 +365,10 @@ fn load_of_32_clients_and_10000_requests_has_no_errors() {
     // scripts/bench-serve.sh asks for more requests, for steadier figures.
     let requests: usize =
         std::env::var("WHEELGAP_LOAD_REQUESTS").ok().and_then(|text| text.parse().ok()).unwrap_or(10_000);
-    let server = serve(&project, &["--no-access-log"], "load.log");
+    // With WHEELGAP_LOAD_ACCESS_LOG=1 both servers write a line per request (serve's JSON to its
+    // log file, nginx's combined format to access.log).
+    let access_log = std::env::var_os("WHEELGAP_LOAD_ACCESS_LOG").is_some_and(|value| value == "1");
+    let server = serve(&project, if access_log { &[] } else { &["--no-access-log"] }, "load.log");
     let ours = load::run(server.address, &paths, 32, requests);
     let (status, log) = server.stop();
     assert!(status.success(), "{log}");
@@ -383,8 +386,9 @@ fn load_of_32_clients_and_10000_requests_has_no_errors() {
     let conf = project.write(
         "nginx.conf",
         &format!(
-            "daemon off;\nuser root;\nworker_processes auto;\npid {dir}/nginx.pid;\nerror_log {dir}/nginx-error.log;\nevents {{ worker_connections 1024; }}\nhttp {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_requests 100000;\n  client_body_temp_path {dir}/body;\n  proxy_temp_path {dir}/proxy;\n  fastcgi_temp_path {dir}/fastcgi;\n  uwsgi_temp_path {dir}/uwsgi;\n  scgi_temp_path {dir}/scgi;\n  server {{ listen 127.0.0.1:{port}; root {root}; index index.html; }}\n}}\n",
+            "daemon off;\nuser root;\nworker_processes auto;\npid {dir}/nginx.pid;\nerror_log {dir}/nginx-error.log;\nevents {{ worker_connections 1024; }}\nhttp {{\n  access_log {access};\n  sendfile on;\n  tcp_nopush on;\n  keepalive_requests 100000;\n  client_body_temp_path {dir}/body;\n  proxy_temp_path {dir}/proxy;\n  fastcgi_temp_path {dir}/fastcgi;\n  uwsgi_temp_path {dir}/uwsgi;\n  scgi_temp_path {dir}/scgi;\n  server {{ listen 127.0.0.1:{port}; root {root}; index index.html; }}\n}}\n",
             dir = project.tmp.path().display(),
+            access = if access_log { format!("{}/access.log", project.tmp.path().display()) } else { "off".to_owned() },
             root = static_root.display()
         ),
     );

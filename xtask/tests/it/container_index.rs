@@ -7,9 +7,9 @@ use std::process::Command;
 use crate::{
     containers::{container_tests_enabled, dockerfile, in_image},
     support::{
-        load::Serving,
+        load::{in_namespace, Serving},
         project::{stdout, Project, ONE_TARGET},
-        python, run_ok, scrub_env,
+        python, run_ok,
     },
 };
 
@@ -92,40 +92,15 @@ fn an_image_and_an_init_container_install_from_serve_with_no_wheelhouse_mounted(
     project.create_from_file_index(&["--platform", "linux/amd64", "--python", "3.11", "--libc", "glibc_2_36"]);
     run_ok(&mut project.command(&["dockerfiles"]));
     let script = r#"
-set -eu
-ip link set lo up
-"$WHEELGAP" serve --bind 127.0.0.1:0 > /dev/null 2> serve.log &
-server=$!
-# A failed step must not leave the server holding the test's pipes open.
-trap 'kill -TERM "$server" 2>/dev/null || true' EXIT
-for _ in $(seq 200); do grep -q '"event":"listening"' serve.log && break; sleep 0.1; done
-url=$(sed -n 's/.*"index_url":"\([^"]*\)".*/\1/p' serve.log | head -n 1)
 "$WHEELGAP" build-offline --engine podman --no-cache --tag fromindex --from-index "$url"
 "$WHEELGAP" install-script --index-url "$url" --target init-target > install.sh
-REQUIREMENTS=requirements-api.txt sh install.sh
-kill -TERM "$server"
-wait "$server"
-"#;
-    let mut command = Command::new("unshare");
-    scrub_env(&mut command);
-    command
-        .args(["--net", "sh", "-c", script])
-        .current_dir(project.root())
-        .env_remove("CARGO")
-        .env("WHEELGAP", env!("CARGO_BIN_EXE_wheelgap"))
-        .env("PYTHON", python())
-        .env("PIP_CONFIG_FILE", "/dev/null")
-        .env("BASE_IMAGE", &base_image)
-        .env("IMAGE_PREFIX", &prefix)
-        .env("BUILDAH_ISOLATION", "chroot");
-    let output = command.output().unwrap();
-    let log = fs_err::read_to_string(project.root().join("serve.log")).unwrap_or_default();
-    assert!(
-        output.status.success(),
-        "{}\n{}\nserve.log:\n{log}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+REQUIREMENTS=requirements-api.txt sh install.sh"#;
+    let env: [(&str, &std::ffi::OsStr); 3] = [
+        ("BASE_IMAGE", base_image.as_ref()),
+        ("IMAGE_PREFIX", prefix.as_ref()),
+        ("BUILDAH_ISOLATION", "chroot".as_ref()),
+    ];
+    let log = in_namespace(&project, script, &env);
     in_image(&format!("{prefix}/api:fromindex"), &["/opt/venv/bin/python", "/app/api.py"]);
     // The build asked the index for its manifest (the cache key) and fetched the wheels from it.
     let requests: Vec<serde_json::Value> = log

@@ -10,10 +10,10 @@ use reqwest::{header, StatusCode};
 use xtask::model::digest::sha256_hex;
 
 use crate::support::{
-    load::{self, client, Serving},
+    load::{self, client, in_namespace, Serving},
     pip_at_least,
     project::{stderr, Project, FOUR_TARGETS, ONE_TARGET},
-    python, run_fails, run_ok, scrub_env, uv_under_test,
+    python, run_fails, run_ok, uv_under_test,
 };
 
 const REQUIREMENTS: &str = "purelib\ncompiled\nwithextra[fast]\nx86only; platform_machine == \"x86_64\"\nbigpayload\n";
@@ -239,14 +239,6 @@ fn pip_and_uv_install_from_serve_with_no_network_but_loopback() {
     let n_files = manifest_files(&project).len();
     let uv = uv_under_test().map(|uv| uv.display().to_string()).unwrap_or_default();
     let script = r#"
-set -eu
-ip link set lo up
-"$WHEELGAP" serve --bind 127.0.0.1:0 > /dev/null 2> serve.log &
-server=$!
-# A failed step must not leave the server holding the test's pipes open.
-trap 'kill -TERM "$server" 2>/dev/null || true' EXIT
-for _ in $(seq 200); do grep -q '"event":"listening"' serve.log && break; sleep 0.1; done
-url=$(sed -n 's/.*"index_url":"\([^"]*\)".*/\1/p' serve.log | head -n 1)
 metrics() { "$PYTHON" -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())' "${url%simple/}metrics"; }
 "$WHEELGAP" create-wheelhouse --python-interpreter "$PYTHON" --index-url "$url" --no-build-tools --wheelhouse again \
   --platform linux/amd64 --platform linux/arm64 --python 3.11 --python 3.12
@@ -275,30 +267,8 @@ remote_url=$(sed -n 's/.*"index_url":"\([^"]*\)".*/\1/p' remote.log | head -n 1)
 "$WHEELGAP" install-script --index-url "$remote_url" --target via-script > install.sh
 REQUIREMENTS=requirements.txt sh install.sh
 kill -TERM "$remote"
-wait "$remote"
-kill -TERM "$server"
-wait "$server"
-"#;
-    let mut command = Command::new("unshare");
-    scrub_env(&mut command);
-    command
-        .args(["--net", "sh", "-c", script])
-        .current_dir(project.root())
-        .env_remove("CARGO")
-        .env("WHEELGAP", env!("CARGO_BIN_EXE_wheelgap"))
-        .env("PYTHON", python())
-        .env("UV", &uv)
-        .env("PIP_CONFIG_FILE", "/dev/null")
-        .env("PIP_CACHE_DIR", project.tmp.path().join("pip-cache"))
-        .env("UV_NO_CONFIG", "1");
-    let output = command.output().unwrap();
-    let log = fs_err::read_to_string(project.root().join("serve.log")).unwrap_or_default();
-    assert!(
-        output.status.success(),
-        "{}\n{}\nserve.log:\n{log}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+wait "$remote""#;
+    let log = in_namespace(&project, script, &[("UV", uv.as_ref())]);
     let read = |name: &str| fs_err::read_to_string(project.root().join(name)).unwrap();
     let wheel_gets = |text: &str| metric(text, "wheelgap_serve_requests_total", &[("kind", "file"), ("code", "200")]);
 

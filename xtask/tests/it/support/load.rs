@@ -3,6 +3,7 @@
 //! length. Lean on purpose: the client shares the machine's two CPUs with the server it measures.
 
 use std::{
+    ffi::OsStr,
     io::{BufRead, BufReader, Read, Write},
     net::{SocketAddr, TcpStream},
     path::{Path, PathBuf},
@@ -10,6 +11,8 @@ use std::{
     sync::atomic::{AtomicUsize, Ordering},
     time::{Duration, Instant},
 };
+
+use super::{project::Project, python, scrub_env};
 
 /// A blocking HTTP client for 127.0.0.1: no proxy, no redirects followed.
 pub fn client() -> reqwest::blocking::Client {
@@ -72,6 +75,49 @@ impl Drop for Serving {
 fn terminate(child: &mut Child) {
     // SAFETY: kill(2) on the pid of a child not yet reaped.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+}
+
+/// What starts every script of [`in_namespace`]: loopback up, `serve` of the project's wheelhouse
+/// on it (stderr in serve.log), `$url` its index URL, `$server` its pid, and a trap that stops it
+/// whatever happens, so that it never holds the test's pipes open.
+const SERVE_IN_NAMESPACE: &str = r#"set -eu
+ip link set lo up
+"$WHEELGAP" serve --bind 127.0.0.1:0 > /dev/null 2> serve.log &
+server=$!
+trap 'kill -TERM "$server" 2>/dev/null || true' EXIT
+for _ in $(seq 200); do grep -q '"event":"listening"' serve.log && break; sleep 0.1; done
+url=$(sed -n 's/.*"index_url":"\([^"]*\)".*/\1/p' serve.log | head -n 1)
+"#;
+
+/// Runs `script` with `sh` in a network namespace of its own (`unshare --net`), in the project's
+/// root, after [`SERVE_IN_NAMESPACE`], with the binary as `$WHEELGAP`, the test interpreter as
+/// `$PYTHON`, no pip or uv configuration, and `env`. Panics with its output and serve.log if it
+/// fails; returns serve.log.
+pub fn in_namespace(project: &Project, script: &str, env: &[(&str, &OsStr)]) -> String {
+    let script = format!("{SERVE_IN_NAMESPACE}{script}\nkill -TERM \"$server\"\nwait \"$server\"\n");
+    let mut command = Command::new("unshare");
+    scrub_env(&mut command);
+    command
+        .args(["--net", "sh", "-c", &script])
+        .current_dir(project.root())
+        .env_remove("CARGO")
+        .env("WHEELGAP", env!("CARGO_BIN_EXE_wheelgap"))
+        .env("PYTHON", python())
+        .env("PIP_CONFIG_FILE", "/dev/null")
+        .env("PIP_CACHE_DIR", project.tmp.path().join("pip-cache"))
+        .env("UV_NO_CONFIG", "1");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().unwrap();
+    let log = fs_err::read_to_string(project.root().join("serve.log")).unwrap_or_default();
+    assert!(
+        output.status.success(),
+        "{}\n{}\nserve.log:\n{log}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    log
 }
 
 /// What a load run measured.

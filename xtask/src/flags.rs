@@ -111,8 +111,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct Index {
-    /// The index directory (default: `<wheelhouse>-index` beside the wheelhouse); replaced only
-    /// if this tool wrote it
+    /// Write the index as a tree of its own in DIR, the files copied (default: inside the
+    /// wheelhouse, pages under `simple/`, where pack carries it); replaced only if this tool wrote it
     #[arg(long, value_name = "DIR")]
     pub output: Option<PathBuf>,
     /// Change nothing: fail, naming the files, when the index is stale or missing

@@ -1,15 +1,17 @@
 //! `index`: a static simple repository of the wheelhouse (PEP 503 and PEP 691 pages, PEP 658
-//! metadata files, the wheels hard-linked), for any static web server inside the air gap. Every
+//! metadata files), for any static web server inside the air gap: inside the wheelhouse itself by
+//! default (pack carries it), or with `--output` a tree of its own with the files copied. Every
 //! byte of the wheelhouse is checked against its manifest first; the same wheelhouse gives the
 //! same pages.
 
 use anyhow::{bail, Result};
 use xtask::{
+    model::simple_index::Layout,
     parallel, ui,
     wheelhouse::{
         integrity::{self, Depth},
         layout::read_manifest_with_bytes,
-        simple_index::{default_output, render, stale_paths, write},
+        simple_index::{index_in_wheelhouse, render, stale_in_wheelhouse, stale_paths, write, write_into_wheelhouse},
         swap,
     },
 };
@@ -22,35 +24,59 @@ pub fn run(project: &Project, args: &Index) -> Result<()> {
     let _lock = swap::lock(&wheelhouse)?;
     let (manifest, manifest_bytes) = read_manifest_with_bytes(&wheelhouse)?;
     let checked = integrity::check_directory(&wheelhouse, &manifest, Depth::Contents, parallel::default_jobs())?;
-    if !checked.problems.is_empty() {
-        let problems: Vec<String> = checked.problems.iter().map(|problem| problem.message.clone()).collect();
+    // A stale index inside the wheelhouse is what this command is here to rewrite.
+    let problems: Vec<String> = checked
+        .problems
+        .iter()
+        .filter(|problem| problem.kind != "index")
+        .map(|problem| problem.message.clone())
+        .collect();
+    if !problems.is_empty() {
         bail!(
             "the wheelhouse does not match its manifest, so no index is made of it:\n{}\nhint: cargo xtask verify-wheelhouse; cargo xtask create-wheelhouse repairs it",
             problems.join("\n")
         );
     }
-    let output = match &args.output {
-        Some(path) => project.flag_path(path),
-        None => default_output(&wheelhouse),
+    let (output, layout) = match &args.output {
+        Some(path) => (project.flag_path(path), Layout::Tree),
+        None => (wheelhouse.clone(), Layout::Wheelhouse),
     };
-    let rendered = render(&wheelhouse, &manifest, &manifest_bytes)?;
-    let stale = stale_paths(&output, &rendered, &manifest);
+    let rendered = render(&wheelhouse, &manifest, &manifest_bytes, layout)?;
+    let stale = match layout {
+        Layout::Tree => stale_paths(&output, &rendered, &manifest),
+        Layout::Wheelhouse => {
+            let stale = stale_in_wheelhouse(&wheelhouse, &rendered)?;
+            let (files, _) = index_in_wheelhouse(&wheelhouse)?;
+            if files.is_empty() {
+                rendered.texts.keys().cloned().collect()
+            } else {
+                stale
+            }
+        }
+    };
     let state = if stale.is_empty() {
         ui::say(&format!("{}: up to date", output.display()));
         "up-to-date"
     } else if args.check {
         let shown: Vec<String> = stale.iter().take(20).map(|path| format!("  {path}")).collect();
         bail!(
-            "{} is stale: {} of its files differ from the wheelhouse's index:\n{}\nhint: cargo xtask index",
+            "the index in {} is stale: {} of its files differ from the wheelhouse's index:\n{}\nhint: cargo xtask index",
             output.display(),
             stale.len(),
             shown.join("\n")
         );
     } else {
-        write(&wheelhouse, &output, &rendered, &manifest)?;
+        match layout {
+            Layout::Tree => write(&wheelhouse, &output, &rendered, &manifest)?,
+            Layout::Wheelhouse => write_into_wheelhouse(&wheelhouse, &rendered)?,
+        }
+        let served = match layout {
+            Layout::Tree => format!("serve {} with any static web server", output.display()),
+            Layout::Wheelhouse => format!("serve {} with any static web server, or pack it", wheelhouse.display()),
+        };
         ui::say(&format!(
-            "wrote {}: {} projects, {} files; serve it with any static web server (simple/ is the index URL)",
-            output.display(),
+            "wrote the index of {}: {} projects, {} files; {served} (simple/ is the index URL)",
+            wheelhouse.display(),
             rendered.n_projects,
             manifest.files.len()
         ));

@@ -10,6 +10,7 @@ use xtask::{
         digest::sidecar_line,
         manifest::{Manifest, MANIFEST_NAME, RESERVED_NAMES, SHA256SUMS_NAME},
         metrics::Sample,
+        simple_index::INDEX_DIR,
     },
     parallel,
     ui::{self, human_bytes},
@@ -17,7 +18,9 @@ use xtask::{
         archive::{self, Digests, Hashing},
         integrity::{self, Depth},
         layout::{is_inside, read_manifest, sidecar_path},
-        partial, swap,
+        partial,
+        simple_index::{index_in_wheelhouse, stale_index},
+        swap,
     },
 };
 
@@ -161,18 +164,31 @@ fn entry_order(wheelhouse: &Path, manifest: &Manifest) -> Result<Vec<String>> {
             problems.join("\n  ")
         );
     }
+    // The index `index` wrote into the wheelhouse goes last, and only as these files give it.
+    let (index_files, _) = index_in_wheelhouse(wheelhouse)?;
+    if !index_files.is_empty() {
+        let stale = stale_index(wheelhouse, manifest)?;
+        if !stale.is_empty() {
+            bail!(
+                "the index in {} is stale ({}): it is not packed as it is\nhint: cargo xtask index",
+                wheelhouse.display(),
+                stale.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+            );
+        }
+    }
     let mut present: Vec<String> = Vec::new();
     for entry in fs_err::read_dir(wheelhouse)? {
         let name = entry?.file_name().to_string_lossy().into_owned();
-        if name != MANIFEST_NAME && name != SHA256SUMS_NAME {
+        if name != MANIFEST_NAME && name != SHA256SUMS_NAME && name != INDEX_DIR && !index_files.contains(&name) {
             present.push(name);
         }
     }
     // Reserved files (signatures, SBOM) next, so that a reader can check a signature before it
-    // reads a single distribution; then the distributions.
+    // reads a single distribution; then the distributions; then the index.
     present.sort_by_key(|name| (!RESERVED_NAMES.contains(&name.as_str()), name.clone()));
     let mut order = vec![MANIFEST_NAME.to_owned(), SHA256SUMS_NAME.to_owned()];
     order.extend(present);
+    order.extend(index_files);
     Ok(order)
 }
 

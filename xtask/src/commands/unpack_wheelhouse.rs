@@ -10,6 +10,7 @@ use xtask::{
     ui::{self, human_bytes},
     wheelhouse::{
         integrity, layout,
+        simple_index::stale_index,
         swap::{self, Staging},
     },
 };
@@ -43,6 +44,11 @@ pub fn run(sh: &Shell, project: &Project, args: &UnpackWheelhouse) -> Result<()>
     let mut problems: Vec<String> = checked.checked.problems.iter().map(|problem| problem.message.clone()).collect();
     let (_, sidecar_problem) = integrity::check_sidecar(&archive_path, &checked.digests.archive_sha256);
     problems.extend(sidecar_problem.map(|problem| problem.message));
+    // An index it carries must be the one its files give.
+    if problems.is_empty() {
+        let stale = stale_index(&staging.dir, &checked.manifest)?;
+        problems.extend(stale.iter().map(|path| format!("{path} is not the index these files give")));
+    }
     if !problems.is_empty() {
         bail!(
             "refused {}: it does not match its manifest; {} is unchanged\n  {}",

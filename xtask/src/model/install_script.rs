@@ -31,8 +31,25 @@ shown() {
     printf '%s' "$1" | tr '\n' '?' | LC_ALL=C sed 's/[^ -~]/?/g; s/^\(.\{200\}\).*/\1.../'
 }
 
+# A path under wheelhouse/simple/ that is a directory or page of the index `index` writes:
+# `index.html`, `index.json`, `P/`, `P/index.html`, `P/index.json`, P a normalized project name.
+is_index_entry() {
+    case $1 in
+    '' | index.html | index.json) return 0 ;;
+    esac
+    project=${1%%/*}
+    page=${1#"$project"}
+    case $project in
+    '' | -* | *- | *[!a-z0-9-]*) return 1 ;;
+    esac
+    case $page in
+    / | /index.html | /index.json) return 0 ;;
+    esac
+    return 1
+}
+
 # Before anything is extracted: every entry of the archive $1 is `wheelhouse/` or a plain name in
-# it. An absolute name, a `..` or a directory of its own could write outside the temporary
+# it, or a page of the wheelhouse's index. An absolute name, a `..` or a directory of its own could write outside the temporary
 # directory or hide files from the check of what was extracted.
 check_entries() {
     listing=$(tar tzf "$1") || die "cannot list the files in $1"
@@ -40,6 +57,11 @@ check_entries() {
     while IFS= read -r entry; do
         case $entry in
         '' | wheelhouse/) continue ;;
+        wheelhouse/simple/*)
+            if is_index_entry "${entry#wheelhouse/simple/}"; then
+                continue
+            fi
+            ;;
         wheelhouse/*)
             case ${entry#wheelhouse/} in
             . | .. | */*) ;;
@@ -92,6 +114,18 @@ check_files() {
         esac
         # A pattern that matched nothing stays as it is.
         [ -e "$path" ] || [ -L "$path" ] || continue
+        # The index `index` writes: its pages' directory (pip does not look into it), and the
+        # METADATA beside each listed wheel.
+        if [ "$name" = simple ] && [ -d "$path" ] && [ ! -L "$path" ]; then
+            continue
+        fi
+        case $name in
+        *.whl.metadata)
+            case $listed in
+            *"$nl${name%.metadata}$nl"*) [ -f "$path" ] && [ ! -L "$path" ] && continue ;;
+            esac
+            ;;
+        esac
         if [ -L "$path" ] || [ ! -f "$path" ]; then
             problem='not a regular file'
         else

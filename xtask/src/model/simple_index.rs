@@ -5,7 +5,9 @@
 //!
 //! The tree, relative to its root: `simple/index.html` and `simple/index.json`, then
 //! `simple/<project>/index.html` and `simple/<project>/index.json` per project, linking to
-//! `files/<filename>` and its `files/<filename>.metadata`.
+//! `files/<filename>` and its `files/<filename>.metadata` ([`Layout::Tree`]), or, inside a
+//! wheelhouse, to `<filename>` and `<filename>.metadata` beside the pages' `simple/`
+//! ([`Layout::Wheelhouse`]).
 
 use std::collections::BTreeMap;
 
@@ -39,9 +41,67 @@ fn requires_python(metadata: &[u8]) -> Option<String> {
         .filter(|value| !value.is_empty())
 }
 
+/// Where the files are, relative to the index's root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Under `files/`, the `.metadata` beside them: `index --output DIR` and `serve`.
+    Tree,
+    /// The wheelhouse itself is the root: the files where they are, each wheel's `.metadata`
+    /// beside it, the pages under `simple/` ([`INDEX_DIR`]): what `index` writes by default, and
+    /// what pack carries.
+    Wheelhouse,
+}
+
+/// The directory of the pages, in a wheelhouse and in a tree.
+pub const INDEX_DIR: &str = "simple";
+
+/// The longest project name a page of a wheelhouse's index may have in an archive.
+const MAX_PROJECT: usize = 100;
+
+/// Whether `path` (relative to a wheelhouse, `/`-separated) is a file of its index: a page
+/// (`simple/index.html`, `simple/<project>/index.json`, ...; the project a normalized name) or
+/// the `.metadata` of a wheel. Names only: an archive's entries are checked by this before
+/// anything is written, so it never admits `..`, an absolute path or anything deeper.
+pub fn is_index_file(path: &str) -> bool {
+    let page = |name: &str| name == "index.html" || name == "index.json";
+    match path.split('/').collect::<Vec<_>>()[..] {
+        [INDEX_DIR, name] => page(name),
+        [INDEX_DIR, project, name] => is_normalized_project(project) && page(name),
+        [file] => {
+            file.strip_suffix(".metadata").is_some_and(|wheel| wheel.ends_with(".whl") && !wheel.starts_with('.'))
+        }
+        _ => false,
+    }
+}
+
+/// The directories of a wheelhouse's index: `simple` and `simple/<project>`.
+pub fn is_index_dir(path: &str) -> bool {
+    match path.split('/').collect::<Vec<_>>()[..] {
+        [INDEX_DIR] => true,
+        [INDEX_DIR, project] => is_normalized_project(project),
+        _ => false,
+    }
+}
+
+fn is_normalized_project(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_PROJECT
+        && name.bytes().all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
 /// Every page of the index, by its path relative to the root (`simple/index.html`, ...). The
 /// same manifest and metadata give the same bytes. `metadata` has an entry for every file.
-pub fn pages(manifest: &Manifest, metadata: &BTreeMap<String, FileMetadata>) -> BTreeMap<String, String> {
+pub fn pages(
+    manifest: &Manifest,
+    metadata: &BTreeMap<String, FileMetadata>,
+    layout: Layout,
+) -> BTreeMap<String, String> {
+    let files_prefix = match layout {
+        Layout::Tree => "../../files/",
+        Layout::Wheelhouse => "../../",
+    };
     let mut projects: BTreeMap<String, Vec<&crate::model::manifest::FileEntry>> = BTreeMap::new();
     for entry in &manifest.files {
         projects.entry(normalize(&entry.name)).or_default().push(entry);
@@ -70,7 +130,7 @@ pub fn pages(manifest: &Manifest, metadata: &BTreeMap<String, FileMetadata>) -> 
         );
         let mut files = Vec::new();
         for entry in &entries {
-            let href = format!("../../files/{}", percent_encode(&entry.filename));
+            let href = format!("{files_prefix}{}", percent_encode(&entry.filename));
             let info = metadata.get(&entry.filename);
             let mut attributes = String::new();
             if let Some(requires) = info.and_then(|info| info.requires_python.as_deref()) {
@@ -199,6 +259,39 @@ mod tests {
         assert_eq!(FileMetadata::of(metadata).requires_python.as_deref(), Some(">=3.9, <4"));
         assert_eq!(FileMetadata::of(b"Name: a\n\nRequires-Python: >=3\n").requires_python, None);
         assert_eq!(FileMetadata::of(b"x").metadata_sha256, sha256_hex(b"x"));
+    }
+
+    #[test]
+    fn index_files_of_a_wheelhouse_are_a_closed_list_of_names() {
+        for good in [
+            "simple/index.html",
+            "simple/index.json",
+            "simple/zope-interface/index.json",
+            "a-1.0-py3-none-any.whl.metadata",
+        ] {
+            assert!(is_index_file(good), "{good}");
+        }
+        for bad in [
+            "simple/../x/index.html",
+            "simple/Flask/index.html",
+            "simple/a/b/index.html",
+            "simple/a/run.sh",
+            "simple/-a/index.html",
+            "/simple/index.html",
+            "simple//index.html",
+            "a.tar.gz.metadata",
+            ".whl.metadata",
+            "x/a-1.0-py3-none-any.whl.metadata",
+            "simple",
+        ] {
+            assert!(!is_index_file(bad), "{bad}");
+        }
+        assert!(
+            is_index_dir("simple")
+                && is_index_dir("simple/flask")
+                && !is_index_dir("simple/a/b")
+                && !is_index_dir("simple/..")
+        );
     }
 
     #[test]

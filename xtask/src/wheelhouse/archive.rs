@@ -7,7 +7,11 @@ use anyhow::{bail, Context, Result};
 use flate2::{bufread::GzDecoder, write::GzEncoder, Compression, GzBuilder};
 use sha2::{Digest, Sha256};
 
-use crate::model::{digest::hex, untrusted::shown_bytes};
+use crate::model::{
+    digest::hex,
+    simple_index::{is_index_dir, is_index_file},
+    untrusted::shown_bytes,
+};
 
 mod tar_stream;
 
@@ -232,7 +236,12 @@ pub fn read(
     while let Some(entry) = tar.next_entry().map_err(|error| malformed(&last, error))? {
         let path = shown_bytes(&entry.path);
         let is_root = std::str::from_utf8(&entry.path).is_ok_and(|path| path.trim_end_matches('/') == ROOT);
-        if entry.entry_type.is_dir() && is_root {
+        let is_index_dir = std::str::from_utf8(&entry.path).is_ok_and(|path| {
+            path.strip_prefix(ROOT)
+                .and_then(|rest| rest.strip_prefix('/'))
+                .is_some_and(|rest| is_index_dir(rest.trim_end_matches('/')))
+        });
+        if entry.entry_type.is_dir() && (is_root || is_index_dir) {
             continue;
         }
         let name = file_name_in_root(&entry.path, &path)?;
@@ -292,8 +301,9 @@ impl<R: Read> Read for StreamErrors<'_, R> {
     }
 }
 
-/// `wheelhouse/<name>` → `<name>`, where `<name>` is one plain path component; `shown` is the path
-/// as errors print it.
+/// `wheelhouse/<name>` → `<name>`, where `<name>` is one plain path component, or a page of the
+/// wheelhouse's index (`simple/index.html`, `simple/<project>/index.json`: a closed list of
+/// names, nothing deeper); `shown` is the path as errors print it.
 fn file_name_in_root<'a>(path: &'a [u8], shown: &str) -> Result<&'a str> {
     let refuse = |why: &str| anyhow::anyhow!("archive entry `{shown}` {why}: refused");
     let path = std::str::from_utf8(path).map_err(|_| refuse("is not UTF-8"))?;
@@ -307,6 +317,9 @@ fn file_name_in_root<'a>(path: &'a [u8], shown: &str) -> Result<&'a str> {
         .strip_prefix(ROOT)
         .and_then(|rest| rest.strip_prefix('/'))
         .ok_or_else(|| refuse(&format!("is outside `{ROOT}/`")))?;
+    if name.contains('/') && is_index_file(name) {
+        return Ok(name);
+    }
     if name.is_empty() || name == "." || name.contains('/') || name.contains('\0') || name.contains('\\') {
         return Err(refuse(&format!("is not a plain file name directly in `{ROOT}/`")));
     }

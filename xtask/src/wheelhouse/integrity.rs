@@ -14,6 +14,7 @@ use crate::{
     model::{
         digest::{parse_sidecar, sha256_hex},
         manifest::{Manifest, MANIFEST_NAME, RESERVED_NAMES, SHA256SUMS_NAME},
+        simple_index::{is_index_file, INDEX_DIR},
         untrusted::shown,
     },
     parallel,
@@ -21,6 +22,7 @@ use crate::{
         archive::{self, Digests, Hashing, Limits},
         files::sha256_file,
         layout::sidecar_path,
+        simple_index,
     },
 };
 
@@ -153,13 +155,37 @@ pub fn check_directory(wheelhouse: &Path, manifest: &Manifest, depth: Depth, job
         checked.n_files += 1;
         checked.n_bytes += entry.size;
     }
+    let (index_files, strays) = simple_index::index_in_wheelhouse(wheelhouse)?;
+    for stray in &strays {
+        checked.problems.push(unlisted_problem(stray));
+    }
     for dir_entry in fs_err::read_dir(wheelhouse)? {
         let dir_entry = dir_entry?;
         let name = dir_entry.file_name().to_string_lossy().into_owned();
+        // The index (`index`): its pages' directory, and a .metadata beside each listed wheel.
+        let of_index = (name == INDEX_DIR && strays.iter().all(|stray| stray != INDEX_DIR))
+            || (index_files.contains(&name)
+                && name.strip_suffix(".metadata").is_some_and(|wheel| manifest.file(wheel).is_some()));
+        if of_index {
+            continue;
+        }
         if manifest.file(&name).is_none() && !RESERVED_NAMES.contains(&name.as_str()) {
             checked.problems.push(unlisted_problem(&name));
         } else if manifest.file(&name).is_none() && !dir_entry.file_type()?.is_file() {
             checked.problems.push(not_a_file_problem(&name));
+        }
+    }
+    // An index it holds must be the one its files give: pages and metadata are derived, and a
+    // changed one would steer an installer. Checked once the files themselves are known good.
+    if depth == Depth::Contents && !index_files.is_empty() && checked.problems.is_empty() {
+        for path in simple_index::stale_index(wheelhouse, manifest)? {
+            checked.problems.push(Problem::file(
+                "index",
+                &path,
+                None,
+                None,
+                format!("{path} is not the index these files give\nhint: cargo xtask index rewrites it"),
+            ));
         }
     }
     checked.problems.sort_by(|left, right| (&left.file, left.kind).cmp(&(&right.file, right.kind)));
@@ -253,6 +279,24 @@ pub fn check_archive(
                         refused_before_files = Some(error);
                         bail!("refused before the distributions");
                     }
+                }
+                // A page or metadata file of the wheelhouse's index: bounded, extracted, and checked
+                // against the files once they are all in (`index_problems`), not by the manifest.
+                let of_index = expected.is_none()
+                    && is_index_file(name)
+                    && (name.contains('/')
+                        || name.strip_suffix(".metadata").is_some_and(|wheel| manifest.file(wheel).is_some()));
+                if of_index {
+                    if size > MAX_RESERVED_BYTES {
+                        bail!("`{}` is {size} bytes: refused", shown(name));
+                    }
+                    if let Some(directory) = extract_to {
+                        if let Some(parent) = directory.join(name).parent() {
+                            fs_err::create_dir_all(parent)?;
+                        }
+                    }
+                    copy_hashing(content, name, extract_to)?;
+                    return Ok(());
                 }
                 match expected {
                     Some(entry) if entry.size != size => {

@@ -1,11 +1,10 @@
 //! The static simple index of a wheelhouse on disk (`model::simple_index` renders its pages):
-//! written into a staging directory beside the output and swapped in whole; an output directory
-//! is replaced only when it holds this tool's marker, or is empty.
+//! inside the wheelhouse itself (pages under `simple/`, each wheel's `.metadata` beside it), where
+//! pack carries it; or as a tree of its own, written into a staging directory beside the output
+//! and swapped in whole (an output directory is replaced only when it holds this tool's marker,
+//! or is empty).
 
-use std::{
-    collections::BTreeMap,
-    path::{Path, PathBuf},
-};
+use std::{collections::BTreeMap, path::Path};
 
 use anyhow::{bail, Context, Result};
 
@@ -13,10 +12,13 @@ use crate::{
     model::{
         digest::sha256_hex,
         manifest::{Manifest, MANIFEST_NAME},
-        simple_index::{pages, FileMetadata},
+        simple_index::{is_index_dir, is_index_file, pages, FileMetadata, Layout, INDEX_DIR},
     },
     parallel,
-    wheelhouse::files::{sha256_file, wheel_metadata_bytes},
+    wheelhouse::{
+        files::{sha256_file, wheel_metadata_bytes},
+        partial,
+    },
 };
 
 /// The file that says a directory is an index this tool wrote, and of which manifest.
@@ -30,8 +32,8 @@ pub struct Rendered {
 }
 
 /// Renders the index of `wheelhouse`, whose files the caller has checked against `manifest`
-/// (parsed from `manifest_bytes`, which the index serves as `manifest.json` at its root).
-pub fn render(wheelhouse: &Path, manifest: &Manifest, manifest_bytes: &[u8]) -> Result<Rendered> {
+/// (parsed from `manifest_bytes`, which a tree serves as `manifest.json` at its root).
+pub fn render(wheelhouse: &Path, manifest: &Manifest, manifest_bytes: &[u8], layout: Layout) -> Result<Rendered> {
     let wheels: Vec<&str> =
         manifest.files.iter().map(|entry| entry.filename.as_str()).filter(|name| name.ends_with(".whl")).collect();
     let read = parallel::map(&wheels, parallel::default_jobs(), |_, filename| {
@@ -43,14 +45,126 @@ pub fn render(wheelhouse: &Path, manifest: &Manifest, manifest_bytes: &[u8]) -> 
     for (filename, bytes) in wheels.iter().zip(read) {
         let bytes = bytes?;
         metadata.insert((*filename).to_owned(), FileMetadata::of(&bytes));
-        texts.insert(format!("files/{filename}.metadata"), bytes);
+        let path = match layout {
+            Layout::Tree => format!("files/{filename}.metadata"),
+            Layout::Wheelhouse => format!("{filename}.metadata"),
+        };
+        texts.insert(path, bytes);
     }
-    let rendered = pages(manifest, &metadata);
+    let rendered = pages(manifest, &metadata, layout);
     let n_projects = rendered.keys().filter(|path| path.ends_with("/index.html")).count().saturating_sub(1);
     texts.extend(rendered.into_iter().map(|(path, text)| (path, text.into_bytes())));
-    texts.insert(INDEX_MARKER.to_owned(), format!("{}\n", sha256_hex(manifest_bytes)).into_bytes());
-    texts.insert(MANIFEST_NAME.to_owned(), manifest_bytes.to_vec());
+    if layout == Layout::Tree {
+        texts.insert(INDEX_MARKER.to_owned(), format!("{}\n", sha256_hex(manifest_bytes)).into_bytes());
+        texts.insert(MANIFEST_NAME.to_owned(), manifest_bytes.to_vec());
+    }
     Ok(Rendered { texts, n_projects })
+}
+
+/// The index files a wheelhouse holds (relative paths, `/`-separated), and what else is under its
+/// `simple/`: anything that is not a page or directory of the index, symbolic links included.
+pub fn index_in_wheelhouse(wheelhouse: &Path) -> Result<(Vec<String>, Vec<String>)> {
+    let mut files = Vec::new();
+    let mut strays = Vec::new();
+    for entry in fs_err::read_dir(wheelhouse)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".whl.metadata") && is_index_file(&name) && entry.file_type()?.is_file() {
+            files.push(name);
+        }
+    }
+    let root = wheelhouse.join(INDEX_DIR);
+    if std::fs::symlink_metadata(&root).is_ok_and(|metadata| metadata.is_dir()) {
+        for entry in walkdir::WalkDir::new(&root).min_depth(1).sort_by_file_name() {
+            let entry = entry?;
+            let relative = entry.path().strip_prefix(wheelhouse).unwrap_or(entry.path());
+            let relative = relative.to_string_lossy().replace('\\', "/");
+            let kind = entry.file_type();
+            if (kind.is_dir() && is_index_dir(&relative)) || (kind.is_file() && is_index_file(&relative)) {
+                if kind.is_file() {
+                    files.push(relative);
+                }
+            } else {
+                strays.push(relative);
+            }
+        }
+    } else if std::fs::symlink_metadata(&root).is_ok() {
+        strays.push(INDEX_DIR.to_owned());
+    }
+    files.sort();
+    Ok((files, strays))
+}
+
+/// What differs between the index a wheelhouse holds and `rendered` (its index as it should be):
+/// files stale, missing or extra, and strays. Empty when the wheelhouse holds no index at all.
+pub fn stale_in_wheelhouse(wheelhouse: &Path, rendered: &Rendered) -> Result<Vec<String>> {
+    let (files, mut stale) = index_in_wheelhouse(wheelhouse)?;
+    if files.is_empty() && stale.is_empty() {
+        return Ok(Vec::new());
+    }
+    for (path, bytes) in &rendered.texts {
+        if std::fs::read(wheelhouse.join(path)).ok().as_ref() != Some(bytes) {
+            stale.push(path.clone());
+        }
+    }
+    stale.extend(files.into_iter().filter(|path| !rendered.texts.contains_key(path)));
+    stale.sort();
+    Ok(stale)
+}
+
+/// The files of the index a wheelhouse holds that are not what its files give (see
+/// [`stale_in_wheelhouse`]); nothing when it holds no index.
+pub fn stale_index(wheelhouse: &Path, manifest: &Manifest) -> Result<Vec<String>> {
+    let (files, strays) = index_in_wheelhouse(wheelhouse)?;
+    if files.is_empty() && strays.is_empty() {
+        return Ok(Vec::new());
+    }
+    let manifest_bytes = fs_err::read(wheelhouse.join(MANIFEST_NAME))?;
+    let rendered = render(wheelhouse, manifest, &manifest_bytes, Layout::Wheelhouse)?;
+    stale_in_wheelhouse(wheelhouse, &rendered)
+}
+
+/// Writes `rendered` (of [`Layout::Wheelhouse`]) into the wheelhouse, each file renamed into
+/// place whole, and removes the index files and strays under `simple/` it no longer has. The
+/// caller holds the wheelhouse's lock.
+pub fn write_into_wheelhouse(wheelhouse: &Path, rendered: &Rendered) -> Result<()> {
+    let (files, strays) = index_in_wheelhouse(wheelhouse)?;
+    for stray in &strays {
+        // What a killed run of this command left: `.index.html.partial-x1y2` beside a page.
+        let (directory, name) = stray.rsplit_once('/').unwrap_or(("", stray));
+        let ours = name
+            .strip_prefix('.')
+            .and_then(|rest| rest.split_once(".partial-"))
+            .is_some_and(|(page, _)| is_index_file(&format!("{directory}/{page}")));
+        if !ours {
+            bail!(
+                "{} holds {stray}, which is not a file of its index: nothing is written\nhint: move it out of the wheelhouse",
+                wheelhouse.display()
+            );
+        }
+        fs_err::remove_file(wheelhouse.join(stray))?;
+    }
+    for (path, bytes) in &rendered.texts {
+        let destination = wheelhouse.join(path);
+        if let Some(directory) = destination.parent() {
+            fs_err::create_dir_all(directory)?;
+        }
+        if std::fs::read(&destination).ok().as_ref() != Some(bytes) {
+            partial::write_file(&destination, bytes)?;
+        }
+    }
+    for path in files.iter().filter(|path| !rendered.texts.contains_key(*path)) {
+        fs_err::remove_file(wheelhouse.join(path))?;
+    }
+    // Project directories left empty by a package that went away.
+    let root = wheelhouse.join(INDEX_DIR);
+    for entry in fs_err::read_dir(&root)? {
+        let path = entry?.path();
+        if path.is_dir() && fs_err::read_dir(&path)?.next().is_none() {
+            fs_err::remove_dir(&path)?;
+        }
+    }
+    Ok(())
 }
 
 /// The paths of `rendered` that `output` lacks or holds with other bytes, and the wheels it lacks
@@ -131,10 +245,4 @@ fn check_replaceable(output: &Path) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// The default output: `<wheelhouse>-index` beside the wheelhouse.
-pub fn default_output(wheelhouse: &Path) -> PathBuf {
-    let name = wheelhouse.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
-    wheelhouse.with_file_name(format!("{name}-index"))
 }

@@ -15,6 +15,7 @@ use anyhow::{bail, Context, Result};
 use crate::{
     model::{
         manifest::{Manifest, MANIFEST_NAME, RESERVED_NAMES},
+        simple_index::{is_index_file, INDEX_DIR},
         untrusted::shown,
     },
     wheelhouse::layout::{create_state_dir, state_dir, state_path, SETTINGS_FILE_NAME},
@@ -79,6 +80,10 @@ pub fn check_replaceable(destination: &Path, project_root: &Path) -> Result<()> 
         );
     };
     for (name, is_file) in &entries {
+        // The index `index` writes into the wheelhouse: its pages' directory and each wheel's .metadata.
+        if (name == INDEX_DIR && !is_file) || (*is_file && is_index_file(name)) {
+            continue;
+        }
         let accounted =
             manifest.file(name).is_some() || RESERVED_NAMES.contains(&name.as_str()) || is_partial_of_reserved(name);
         if !accounted || !is_file {

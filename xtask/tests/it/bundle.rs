@@ -216,7 +216,7 @@ fn bundle_refuses_names_kubernetes_would_refuse() {
     let text = stderr(&run_fails(&mut project.command(&["bundle", "--pvc", "w", "--namespace", "a.b"])));
     assert!(text.contains("--namespace \"a.b\" is not a valid Kubernetes namespace"), "{text}");
     let text = stderr(&run_fails(&mut project.command(&["bundle"])));
-    assert!(text.contains("--configmap NAME, --secret NAME or --pvc NAME"), "{text}");
+    assert!(text.contains("--configmap NAME, --secret NAME, --pvc NAME or --serve NAME"), "{text}");
 }
 
 /// The generated script, written to a file for dash to run.

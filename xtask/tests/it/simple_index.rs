@@ -156,3 +156,97 @@ fn the_index_is_the_same_bytes_twice_and_anywhere_and_replaces_only_what_it_wrot
     assert!(damaged.contains("does not match its manifest"), "{damaged}");
     assert_eq!(tree(&project.root().join("one")), one);
 }
+
+/// By default the index goes into the wheelhouse: pages under `simple/`, each wheel's `.metadata`
+/// beside it. A static server of the wheelhouse itself is then an index; verify checks the index
+/// against the files; pack carries it and unpack brings it back byte for byte; the install script
+/// takes such an archive; and the archive reader admits nothing else nested.
+#[test]
+fn the_index_inside_the_wheelhouse_is_served_as_it_is_and_pack_carries_it() {
+    let project = Project::new();
+    project.write("requirements.txt", REQUIREMENTS);
+    project.create_from_file_index(&FOUR_TARGETS);
+    run_ok(&mut project.command(&["index"]));
+    let wheelhouse = project.wheelhouse();
+    assert!(wheelhouse.join("simple/compiled/index.json").is_file());
+    assert!(wheelhouse.join("purelib-1.0-py3-none-any.whl.metadata").is_file());
+    let page = fs_err::read_to_string(wheelhouse.join("simple/purelib/index.html")).unwrap();
+    assert!(page.contains("href=\"../../purelib-1.0-py3-none-any.whl#sha256="), "{page}");
+    run_ok(&mut project.command(&["index", "--check"]));
+    run_ok(&mut project.command_with_test_python(&["verify-wheelhouse"]));
+
+    // The wheelhouse directory, served as it is, resolves like the original index.
+    let server = Server::start(&wheelhouse, ServerOptions::default());
+    project.create(
+        &[&["--wheelhouse", "again", "--index-url", &server.url(), "--no-build-tools"][..], &FOUR_TARGETS].concat(),
+    );
+    assert_eq!(resolutions(&project, "again"), resolutions(&project, "wheelhouse"));
+    assert!(server.requests().iter().any(|target| target.ends_with(".whl.metadata")));
+    drop(server);
+
+    // pack carries it; unpack brings back the same bytes.
+    let before = tree(&wheelhouse);
+    run_ok(&mut project.command(&["pack-wheelhouse"]));
+    run_ok(&mut project.command(&["unpack-wheelhouse", "wheelhouse.tgz", "--wheelhouse", "unpacked"]));
+    let unpacked = tree(&project.root().join("unpacked"));
+    let index_of = |files: &BTreeMap<String, String>| -> BTreeMap<String, String> {
+        files
+            .iter()
+            .filter(|(path, _)| path.starts_with("simple/") || path.ends_with(".metadata"))
+            .map(|(a, b)| (a.clone(), b.clone()))
+            .collect()
+    };
+    assert!(index_of(&before).len() > 10);
+    assert_eq!(index_of(&unpacked), index_of(&before));
+
+    // The install script takes the archive with its index, and installs.
+    let script = project.tmp.path().join("install.sh");
+    fs_err::write(&script, crate::support::project::stdout(&run_ok(&mut project.command(&["install-script"]))))
+        .unwrap();
+    let mut install = Command::new("sh");
+    scrub_env(&mut install);
+    install
+        .arg(&script)
+        .arg(project.root().join("wheelhouse.tgz"))
+        .env("PYTHON", crate::support::python())
+        .env("PIP_CONFIG_FILE", "/dev/null")
+        .env("REQUIREMENTS", project.root().join("requirements.txt"))
+        .env("PIP_TARGET", project.tmp.path().join("target"));
+    run_ok(&mut install);
+
+    // A page changed in the wheelhouse: verify names it, pack refuses it, index rewrites it.
+    fs_err::write(wheelhouse.join("simple/purelib/index.html"), "tampered").unwrap();
+    let said = stderr(&run_fails(&mut project.command_with_test_python(&["verify-wheelhouse", "--no-install-check"])));
+    assert!(said.contains("simple/purelib/index.html is not the index these files give"), "{said}");
+    let said = stderr(&run_fails(&mut project.command(&["pack-wheelhouse", "--output", "other.tgz"])));
+    assert!(said.contains("is stale"), "{said}");
+    run_ok(&mut project.command(&["index"]));
+    assert_eq!(tree(&wheelhouse), before);
+
+    // Nothing nested but the index's own names passes the archive reader or the install script.
+    let archive = project.root().join("wheelhouse.tgz");
+    for bad in
+        ["wheelhouse/simple/purelib/run.sh", "wheelhouse/simple/a/b/index.html", "wheelhouse/simple/../x/index.html"]
+    {
+        use crate::support::raw_archives::{gzip, tar_entry, wheelhouse_tar_entries};
+        let mut tar = wheelhouse_tar_entries(&[]);
+        tar.extend(tar_entry(bad.as_bytes(), b'0', b"<html>"));
+        tar.extend([0u8; 1024]);
+        let bytes = gzip(&tar);
+        fs_err::write(&archive, &bytes).unwrap();
+        fs_err::write(
+            project.root().join("wheelhouse.tgz.sha256"),
+            xtask::model::digest::sidecar_line(&xtask::model::digest::sha256_hex(&bytes), "wheelhouse.tgz"),
+        )
+        .unwrap();
+        let said = stderr(&run_fails(&mut project.command(&[
+            "verify-wheelhouse",
+            "--archive",
+            "wheelhouse.tgz",
+            "--no-install-check",
+        ])));
+        assert!(said.contains("refused"), "{bad}: {said}");
+        let said = stderr(&run_fails(&mut install));
+        assert!(said.contains("outside wheelhouse/") || said.contains("refused"), "{bad}: {said}");
+    }
+}

@@ -16,7 +16,7 @@ use xtask::{
         digest::sha256_hex,
         manifest::{FileEntry, Manifest},
         serving::MANIFEST_FILES,
-        simple_index::{pages, FileMetadata},
+        simple_index::{pages, FileMetadata, Layout},
     },
     parallel,
     wheelhouse::files::{sha256_file, wheel_metadata_bytes, wheel_metadata_from},
@@ -129,8 +129,10 @@ pub fn load(
         let file = File { body, sha256: entry.sha256.clone(), size: entry.size, etag: format!("\"{}\"", entry.sha256) };
         files.insert(entry.filename.clone(), file);
     }
-    let pages =
-        pages(manifest, &metadata_of).into_iter().map(|(path, text)| (path, Static::new(text.into_bytes()))).collect();
+    let pages = pages(manifest, &metadata_of, Layout::Tree)
+        .into_iter()
+        .map(|(path, text)| (path, Static::new(text.into_bytes())))
+        .collect();
     let n_bytes = manifest.files.iter().map(|entry| entry.size).sum();
     let n_in_memory = in_memory.iter().filter(|fits| **fits).count();
     Ok(Catalog { pages, metadata, manifest_files, files, n_bytes, n_in_memory })

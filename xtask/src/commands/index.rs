@@ -11,7 +11,10 @@ use xtask::{
     wheelhouse::{
         integrity::{self, Depth},
         layout::read_manifest_with_bytes,
-        simple_index::{index_in_wheelhouse, render, stale_in_wheelhouse, stale_paths, write, write_into_wheelhouse},
+        simple_index::{
+            index_in_wheelhouse, remove_partials, render, stale_in_wheelhouse, stale_paths, write,
+            write_into_wheelhouse,
+        },
         swap,
     },
 };
@@ -22,6 +25,8 @@ pub fn run(project: &Project, args: &Index) -> Result<()> {
     let wheelhouse = project.wheelhouse(args.wheelhouse.as_deref());
     // The wheels are linked from the live wheelhouse: no create or unpack may swap it meanwhile.
     let _lock = swap::lock(&wheelhouse)?;
+    // What a killed run left is ours to remove, and would otherwise count as unlisted.
+    remove_partials(&wheelhouse)?;
     let (manifest, manifest_bytes) = read_manifest_with_bytes(&wheelhouse)?;
     let checked = integrity::check_directory(&wheelhouse, &manifest, Depth::Contents, parallel::default_jobs())?;
     // A stale index inside the wheelhouse is what this command is here to rewrite.

@@ -28,6 +28,7 @@ use xtask::{
         integrity::{self, Depth, Problem},
         layout::{self, read_manifest_with_bytes},
         partial,
+        simple_index::stale_index,
     },
 };
 
@@ -77,13 +78,26 @@ pub fn run(sh: &Shell, project: &Project, args: &VerifyWheelhouse) -> Result<()>
     let (mut report, manifest, wheelhouse_for_status) = match &args.archive {
         Some(archive_path) => {
             let archive_path = project.flag_path(archive_path);
-            let extract_to = (!args.no_install_check).then(|| extraction.path());
+            // Extracted even without the install check: an index the archive carries is checked
+            // against the wheels' own METADATA, which takes the wheels on disk.
+            let extract_to = Some(extraction.path());
             let mut check_signature = |manifest: &[u8], reserved: &integrity::ReservedFiles| {
                 signing::verify_if_asked(sh, verifier.as_ref(), manifest, reserved)
             };
             let checked = integrity::check_archive(&archive_path, extract_to, &mut check_signature)
                 .with_context(|| format!("cannot verify {}", archive_path.display()))?;
             let mut problems = checked.checked.problems;
+            if problems.is_empty() {
+                for path in stale_index(extraction.path(), &checked.manifest)? {
+                    problems.push(Problem::file(
+                        "index",
+                        &path,
+                        None,
+                        None,
+                        format!("{path} is not the index these files give"),
+                    ));
+                }
+            }
             let (sidecar, problem) = integrity::check_sidecar(&archive_path, &checked.digests.archive_sha256);
             problems.extend(problem);
             let mut report = Report {

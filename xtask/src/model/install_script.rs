@@ -57,6 +57,9 @@ check_entries() {
     while IFS= read -r entry; do
         case $entry in
         '' | wheelhouse/) continue ;;
+        # Only as a directory (a trailing slash): as a file or a link, what follows could be
+        # written through it.
+        wheelhouse/simple) ;;
         wheelhouse/simple/*)
             if is_index_entry "${entry#wheelhouse/simple/}"; then
                 continue
@@ -117,9 +120,16 @@ check_files() {
         # The index `index` writes: its pages' directory (pip does not look into it), and the
         # METADATA beside each listed wheel.
         if [ "$name" = simple ] && [ -d "$path" ] && [ ! -L "$path" ]; then
+            # Nothing but directories and regular files below it.
+            odd=$(find "$path" ! -type f ! -type d | head -n 1)
+            [ -z "$odd" ] && continue
+            problem="holds $(shown "${odd#"$1"/}"), which is neither a file nor a directory"
+            printf '%s: %s\n' "$(shown "$name")" "$problem" >&2
+            problems=1
             continue
         fi
         case $name in
+        *"$nl"*) ;;
         *.whl.metadata)
             case $listed in
             *"$nl${name%.metadata}$nl"*) [ -f "$path" ] && [ ! -L "$path" ] && continue ;;

@@ -9,6 +9,8 @@ use crate::model::{requirements::RequirementsRecord, target::TargetRecord};
 
 pub const FORMAT_VERSION: u32 = 1;
 pub const MANIFEST_NAME: &str = "manifest.json";
+/// The directory of the index pages `index` writes into a wheelhouse (`model::simple_index`).
+pub const INDEX_DIR: &str = "simple";
 pub const SHA256SUMS_NAME: &str = "SHA256SUMS";
 /// `sign --gpg`: an armored detached signature of `manifest.json`.
 pub const GPG_SIGNATURE_NAME: &str = "manifest.json.asc";
@@ -151,13 +153,21 @@ impl Manifest {
         let entries = self.files.iter().map(|entry| &entry.filename);
         let resolved = self.resolutions.iter().flat_map(|resolution| resolution.packages.iter());
         for filename in entries.chain(resolved.clone().map(|package| &package.filename)) {
-            if !is_plain_file_name(filename) || RESERVED_NAMES.contains(&filename.as_str()) {
+            // `simple` and `*.metadata` are the index's (`index` writes them into the wheelhouse).
+            let of_index = filename == INDEX_DIR || filename.ends_with(".metadata");
+            if !is_plain_file_name(filename) || RESERVED_NAMES.contains(&filename.as_str()) || of_index {
                 return Err(format!("the file name {} is not a plain distribution file name", quoted(filename)));
             }
         }
         let packages = self.files.iter().map(|entry| (&entry.name, &entry.version));
         for (name, version) in packages.chain(resolved.map(|package| (&package.name, &package.version))) {
-            let name_ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+            // PEP 508: letters and digits, with `.`, `_` and `-` inside; at most 100 characters,
+            // as the index pages of a project are named by it.
+            let name_ok = !name.is_empty()
+                && name.len() <= 100
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && name.ends_with(|c: char| c.is_ascii_alphanumeric());
             let version_ok =
                 !version.is_empty() && version.chars().all(|c| c.is_ascii_alphanumeric() || ".+!_-".contains(c));
             if !name_ok || !version_ok {

@@ -53,7 +53,7 @@ pub enum Layout {
 }
 
 /// The directory of the pages, in a wheelhouse and in a tree.
-pub const INDEX_DIR: &str = "simple";
+pub use crate::model::manifest::INDEX_DIR;
 
 /// The longest project name a page of a wheelhouse's index may have in an archive.
 const MAX_PROJECT: usize = 100;

@@ -231,6 +231,7 @@ pub fn read(
     }
     let mut tar = TarReader::new(Hashing::new(GzDecoder::new(raw)));
     let mut seen = std::collections::BTreeSet::new();
+    let mut directories = 0usize;
     let mut total_bytes = 0u64;
     let mut last = String::from("(the start)");
     while let Some(entry) = tar.next_entry().map_err(|error| malformed(&last, error))? {
@@ -242,6 +243,15 @@ pub fn read(
                 .is_some_and(|rest| is_index_dir(rest.trim_end_matches('/')))
         });
         if entry.entry_type.is_dir() && (is_root || is_index_dir) {
+            // Data after a directory header is read as the next header by some tars and skipped
+            // by others: what one sees, the other must too.
+            if entry.size != 0 {
+                bail!("archive entry `{path}` is a directory with {} bytes of data: refused", entry.size);
+            }
+            directories += 1;
+            if directories > limits.max_entries {
+                bail!("archive has more than {} directory entries: refused at `{path}`", limits.max_entries);
+            }
             continue;
         }
         let name = file_name_in_root(&entry.path, &path)?;

@@ -26,6 +26,11 @@ use crate::{
     },
 };
 
+/// The most a file of a wheelhouse's index may hold (a METADATA is read up to 16 MiB), and all of
+/// them together.
+const MAX_INDEX_FILE_BYTES: u64 = 16 << 20;
+const MAX_INDEX_BYTES: u64 = 1 << 30;
+
 /// The most a reserved file (signature, SBOM) may hold: it is not in the manifest to bound it. An
 /// SBOM of a 300-file wheelhouse is about 0.5 MB, a signature a few hundred bytes.
 const MAX_RESERVED_BYTES: u64 = 8 << 20;
@@ -164,8 +169,7 @@ pub fn check_directory(wheelhouse: &Path, manifest: &Manifest, depth: Depth, job
         let name = dir_entry.file_name().to_string_lossy().into_owned();
         // The index (`index`): its pages' directory, and a .metadata beside each listed wheel.
         let of_index = (name == INDEX_DIR && strays.iter().all(|stray| stray != INDEX_DIR))
-            || (index_files.contains(&name)
-                && name.strip_suffix(".metadata").is_some_and(|wheel| manifest.file(wheel).is_some()));
+            || (index_files.contains(&name) && simple_index::index_names(manifest).contains(&name));
         if of_index {
             continue;
         }
@@ -221,6 +225,9 @@ pub fn check_archive(
     // that happened to come next: it is kept here and returned as it is.
     let mut progress: Option<crate::ui::Bytes> = None;
     let mut refused_before_files: Option<anyhow::Error> = None;
+    // The names an index of this manifest can have, and the bytes of those read so far.
+    let mut index_names = BTreeSet::new();
+    let mut index_bytes = 0u64;
     let read = archive::read(io::BufReader::with_capacity(1 << 20, file), Limits::default(), |name, size, content| {
         position += 1;
         match (position, &manifest) {
@@ -239,6 +246,7 @@ pub fn check_archive(
                 if let Some(directory) = extract_to {
                     fs_err::write(directory.join(MANIFEST_NAME), &bytes)?;
                 }
+                index_names = simple_index::index_names(&parsed);
                 let total = parsed.files.iter().fold(0u64, |total, entry| total.saturating_add(entry.size));
                 progress =
                     Some(crate::ui::Bytes::start(if extract_to.is_some() { "extract" } else { "verify" }, total));
@@ -282,13 +290,11 @@ pub fn check_archive(
                 }
                 // A page or metadata file of the wheelhouse's index: bounded, extracted, and checked
                 // against the files once they are all in (`index_problems`), not by the manifest.
-                let of_index = expected.is_none()
-                    && is_index_file(name)
-                    && (name.contains('/')
-                        || name.strip_suffix(".metadata").is_some_and(|wheel| manifest.file(wheel).is_some()));
+                let of_index = expected.is_none() && is_index_file(name) && index_names.contains(name);
                 if of_index {
-                    if size > MAX_RESERVED_BYTES {
-                        bail!("`{}` is {size} bytes: refused", shown(name));
+                    index_bytes = index_bytes.saturating_add(size);
+                    if size > MAX_INDEX_FILE_BYTES || index_bytes > MAX_INDEX_BYTES {
+                        bail!("`{}` is {size} bytes ({index_bytes} in the index so far): refused", shown(name));
                     }
                     if let Some(directory) = extract_to {
                         if let Some(parent) = directory.join(name).parent() {

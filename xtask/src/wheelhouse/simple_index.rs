@@ -61,6 +61,55 @@ pub fn render(wheelhouse: &Path, manifest: &Manifest, manifest_bytes: &[u8], lay
     Ok(Rendered { texts, n_projects })
 }
 
+/// Every name a wheelhouse index of `manifest` can have: the root pages, the pages of its projects
+/// and the `.metadata` of its wheels. What an archive may carry below `wheelhouse/`.
+pub fn index_names(manifest: &Manifest) -> std::collections::BTreeSet<String> {
+    let mut names: std::collections::BTreeSet<String> =
+        ["index.html", "index.json"].iter().map(|page| format!("{INDEX_DIR}/{page}")).collect();
+    for entry in &manifest.files {
+        let project = crate::model::wheel_name::normalize(&entry.name);
+        for page in ["index.html", "index.json"] {
+            names.insert(format!("{INDEX_DIR}/{project}/{page}"));
+        }
+        if entry.filename.ends_with(".whl") {
+            names.insert(format!("{}.metadata", entry.filename));
+        }
+    }
+    names.retain(|name| is_index_file(name));
+    names
+}
+
+/// Removes what a killed `index` left in the wheelhouse: `.<name>.partial-*` files of index
+/// names, at the top and in `simple/` (never through a symbolic link).
+pub fn remove_partials(wheelhouse: &Path) -> Result<()> {
+    let mut directories = vec![(wheelhouse.to_path_buf(), String::new())];
+    let root = wheelhouse.join(INDEX_DIR);
+    if std::fs::symlink_metadata(&root).is_ok_and(|metadata| metadata.is_dir()) {
+        directories.push((root.clone(), format!("{INDEX_DIR}/")));
+        for entry in fs_err::read_dir(&root)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                directories.push((entry.path(), format!("{INDEX_DIR}/{name}/")));
+            }
+        }
+    }
+    for (directory, prefix) in directories {
+        for entry in fs_err::read_dir(&directory)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let ours = name
+                .strip_prefix('.')
+                .and_then(|rest| rest.split_once(".partial-"))
+                .is_some_and(|(target, _)| is_index_file(&format!("{prefix}{target}")));
+            if ours && entry.file_type()?.is_file() {
+                fs_err::remove_file(entry.path())?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The index files a wheelhouse holds (relative paths, `/`-separated), and what else is under its
 /// `simple/`: anything that is not a page or directory of the index, symbolic links included.
 pub fn index_in_wheelhouse(wheelhouse: &Path) -> Result<(Vec<String>, Vec<String>)> {

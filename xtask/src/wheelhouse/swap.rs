@@ -15,10 +15,13 @@ use anyhow::{bail, Context, Result};
 use crate::{
     model::{
         manifest::{Manifest, MANIFEST_NAME, RESERVED_NAMES},
-        simple_index::{is_index_file, INDEX_DIR},
+        simple_index::INDEX_DIR,
         untrusted::shown,
     },
-    wheelhouse::layout::{create_state_dir, state_dir, state_path, SETTINGS_FILE_NAME},
+    wheelhouse::{
+        layout::{create_state_dir, state_dir, state_path, SETTINGS_FILE_NAME},
+        simple_index::{index_in_wheelhouse, index_names},
+    },
 };
 
 /// A directory being prepared to replace `destination`.
@@ -79,9 +82,18 @@ pub fn check_replaceable(destination: &Path, project_root: &Path) -> Result<()> 
             shown(first)
         );
     };
+    let (_, index_strays) = index_in_wheelhouse(destination)?;
+    let index_names = index_names(&manifest);
     for (name, is_file) in &entries {
-        // The index `index` writes into the wheelhouse: its pages' directory and each wheel's .metadata.
-        if (name == INDEX_DIR && !is_file) || (*is_file && is_index_file(name)) {
+        // The index `index` writes into the wheelhouse: its pages' directory, holding nothing else
+        // and not a link, and the .metadata of each listed wheel.
+        if name == INDEX_DIR
+            && index_strays.is_empty()
+            && destination.join(INDEX_DIR).symlink_metadata().is_ok_and(|m| m.is_dir())
+        {
+            continue;
+        }
+        if *is_file && index_names.contains(name) {
             continue;
         }
         let accounted =

@@ -214,6 +214,53 @@ fn the_index_inside_the_wheelhouse_is_served_as_it_is_and_pack_carries_it() {
         .env("PIP_TARGET", project.tmp.path().join("target"));
     run_ok(&mut install);
 
+    // An archive whose page was changed after pack: verify --archive names it, unpack refuses it.
+    let forged = project.root().join("forged.tgz");
+    {
+        let input = flate2::read::GzDecoder::new(fs_err::File::open(project.root().join("wheelhouse.tgz")).unwrap());
+        let mut reader = tar::Archive::new(input);
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+        for entry in reader.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let path = entry.path().unwrap().to_string_lossy().into_owned();
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+            if path == "wheelhouse/simple/purelib/index.html" {
+                bytes = b"<a href=\"http://elsewhere/purelib-1.0-py3-none-any.whl\">purelib</a>".to_vec();
+            }
+            let mut header = entry.header().clone();
+            header.set_size(bytes.len() as u64);
+            header.set_cksum();
+            builder.append_data(&mut header, &path, &bytes[..]).unwrap();
+        }
+        let bytes = builder.into_inner().unwrap().finish().unwrap();
+        fs_err::write(&forged, &bytes).unwrap();
+        let sidecar = xtask::model::digest::sidecar_line(&xtask::model::digest::sha256_hex(&bytes), "forged.tgz");
+        fs_err::write(project.root().join("forged.tgz.sha256"), sidecar).unwrap();
+    }
+    let said = stderr(&run_fails(&mut project.command(&[
+        "verify-wheelhouse",
+        "--archive",
+        "forged.tgz",
+        "--no-install-check",
+    ])));
+    assert!(said.contains("simple/purelib/index.html is not the index these files give"), "{said}");
+    let said = stderr(&run_fails(&mut project.command(&["unpack-wheelhouse", "forged.tgz", "--wheelhouse", "forged"])));
+    assert!(said.contains("is not the index these files give"), "{said}");
+
+    // A file of the user's under simple/: never swapped away, and named.
+    fs_err::write(project.root().join("unpacked/simple/notes.txt"), "mine").unwrap();
+    let said =
+        stderr(&run_fails(&mut project.command(&["unpack-wheelhouse", "wheelhouse.tgz", "--wheelhouse", "unpacked"])));
+    assert!(said.contains("simple"), "{said}");
+    assert_eq!(fs_err::read_to_string(project.root().join("unpacked/simple/notes.txt")).unwrap(), "mine");
+
+    // What a killed index left is removed by the next run.
+    fs_err::write(wheelhouse.join(".purelib-1.0-py3-none-any.whl.metadata.partial-x1y2"), "half").unwrap();
+    fs_err::write(wheelhouse.join("simple/purelib/.index.html.partial-x1y2"), "half").unwrap();
+    run_ok(&mut project.command(&["index"]));
+    assert_eq!(tree(&wheelhouse), before);
+
     // A page changed in the wheelhouse: verify names it, pack refuses it, index rewrites it.
     fs_err::write(wheelhouse.join("simple/purelib/index.html"), "tampered").unwrap();
     let said = stderr(&run_fails(&mut project.command_with_test_python(&["verify-wheelhouse", "--no-install-check"])));
@@ -225,9 +272,12 @@ fn the_index_inside_the_wheelhouse_is_served_as_it_is_and_pack_carries_it() {
 
     // Nothing nested but the index's own names passes the archive reader or the install script.
     let archive = project.root().join("wheelhouse.tgz");
-    for bad in
-        ["wheelhouse/simple/purelib/run.sh", "wheelhouse/simple/a/b/index.html", "wheelhouse/simple/../x/index.html"]
-    {
+    for bad in [
+        "wheelhouse/simple/purelib/run.sh",
+        "wheelhouse/simple/a/b/index.html",
+        "wheelhouse/simple/../x/index.html",
+        "wheelhouse/simple",
+    ] {
         use crate::support::raw_archives::{gzip, tar_entry, wheelhouse_tar_entries};
         let mut tar = wheelhouse_tar_entries(&[]);
         tar.extend(tar_entry(bad.as_bytes(), b'0', b"<html>"));
@@ -245,7 +295,7 @@ fn the_index_inside_the_wheelhouse_is_served_as_it_is_and_pack_carries_it() {
             "wheelhouse.tgz",
             "--no-install-check",
         ])));
-        assert!(said.contains("refused"), "{bad}: {said}");
+        assert!(said.contains("refused") || said.contains("simple is not in the manifest"), "{bad}: {said}");
         let said = stderr(&run_fails(&mut install));
         assert!(said.contains("outside wheelhouse/") || said.contains("refused"), "{bad}: {said}");
     }

@@ -164,12 +164,13 @@ pub fn check_directory(wheelhouse: &Path, manifest: &Manifest, depth: Depth, job
     for stray in &strays {
         checked.problems.push(unlisted_problem(stray));
     }
+    let index_names = simple_index::index_names(manifest);
     for dir_entry in fs_err::read_dir(wheelhouse)? {
         let dir_entry = dir_entry?;
         let name = dir_entry.file_name().to_string_lossy().into_owned();
         // The index (`index`): its pages' directory, and a .metadata beside each listed wheel.
         let of_index = (name == INDEX_DIR && strays.iter().all(|stray| stray != INDEX_DIR))
-            || (index_files.contains(&name) && simple_index::index_names(manifest).contains(&name));
+            || (index_files.contains(&name) && index_names.contains(&name));
         if of_index {
             continue;
         }

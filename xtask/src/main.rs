@@ -14,7 +14,7 @@ use xtask::{model::redact::redact_text, ui};
 use crate::{
     commands::{
         build_images, bundle, create_wheelhouse, dist, dockerfiles, hashes, index, init, install_script, lock,
-        pack_wheelhouse, sbom, serve, sign, status, unpack_wheelhouse, verify_wheelhouse,
+        pack_wheelhouse, sbom, serve, sign, status, unpack_wheelhouse, verify_wheelhouse, Finished,
     },
     flags::{Command, Xtask},
     settings::Project,
@@ -31,12 +31,16 @@ fn main() -> ExitCode {
         1
     });
     ui::set_color(&flags.color);
+    let trouble = flags.command.trouble_exit_code();
     match run(flags) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("{}", ui::styled(&format!("error: {}", redact_text(&format!("{error:#}")))));
-            ExitCode::FAILURE
-        }
+        Err(error) => match error.downcast_ref::<Finished>() {
+            Some(Finished(code)) => ExitCode::from(*code),
+            None => {
+                eprintln!("{}", ui::styled(&format!("error: {}", redact_text(&format!("{error:#}")))));
+                ExitCode::from(trouble)
+            }
+        },
     }
 }
 

@@ -43,6 +43,19 @@ use xtask::{
 
 use crate::settings::Project;
 
+/// A command that has said all it has to say and ends with an exit status of its own, like
+/// `diff`'s 1 for "they differ": `main` exits with it and prints no `error:` line.
+#[derive(Debug)]
+pub struct Finished(pub u8);
+
+impl std::fmt::Display for Finished {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "finished with exit status {}", self.0)
+    }
+}
+
+impl std::error::Error for Finished {}
+
 /// What a generator does with a file that differs from what it would write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {

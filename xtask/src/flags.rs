@@ -15,15 +15,27 @@ pub fn examples(program: &str, subcommand: &str) -> Option<String> {
         "serve" => {
             &["serve --bind 0.0.0.0:8080", "serve --archive wheelhouse.tgz --keyring team.gpg --bind 127.0.0.1:0"]
         }
-        "pack-wheelhouse" => &["pack-wheelhouse", "pack-wheelhouse --output /media/usb/wheelhouse.tgz"],
+        "pack-wheelhouse" => &[
+            "pack-wheelhouse",
+            "pack-wheelhouse --output /media/usb/wheelhouse.tgz",
+            "pack-wheelhouse --since last-shipped/manifest.json --output /media/usb/wheelhouse.delta.tgz",
+        ],
+        "diff" => &[
+            "diff last-shipped/manifest.json",
+            "diff wheelhouse.tgz wheelhouse --format markdown > wheelhouse-diff.md",
+            "diff old/ new/ --json",
+        ],
         "verify-wheelhouse" => &[
             "verify-wheelhouse",
             "verify-wheelhouse --archive wheelhouse.tgz",
             "verify-wheelhouse --archive wheelhouse.tgz --keyring team.gpg --json",
+            "verify-wheelhouse --archive wheelhouse.delta.tgz --base wheelhouse",
         ],
-        "unpack-wheelhouse" => {
-            &["unpack-wheelhouse wheelhouse.tgz", "unpack-wheelhouse wheelhouse.tgz --keyring team.gpg"]
-        }
+        "unpack-wheelhouse" => &[
+            "unpack-wheelhouse wheelhouse.tgz",
+            "unpack-wheelhouse wheelhouse.tgz --keyring team.gpg",
+            "unpack-wheelhouse wheelhouse.delta.tgz",
+        ],
         "build-offline" => &["build-offline", "build-offline api --platform linux/arm64", "build-offline --dry-run"],
         "build-online" => &["build-online", "build-online --secret id=pip.conf,src=$HOME/.config/pip/pip.conf"],
         "dockerfiles" => &["dockerfiles", "dockerfiles --check"],
@@ -103,6 +115,8 @@ pub enum Command {
     InstallScript(InstallScript),
     /// What the wheelhouse holds, and whether it, its locks, archive, signature and SBOM are current
     Status(Status),
+    /// What changed between two wheelhouses (manifests, directories or archives): packages per target, files, bytes
+    Diff(Diff),
     /// Write a commented wheelhouse.toml from what the project holds: requirements, compose, Dockerfiles
     Init(Init),
     /// Print the completion script of a shell (bash, zsh, fish, elvish, powershell)
@@ -114,9 +128,33 @@ impl Command {
     /// differ", "found something"), as `diff` and `grep` do.
     pub fn trouble_exit_code(&self) -> u8 {
         match self {
+            Command::Diff(_) => 2,
             _ => 1,
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct Diff {
+    /// The old side: a manifest.json, a wheelhouse directory or an archive
+    #[arg(value_name = "OLD")]
+    pub old: PathBuf,
+    /// The new side (default: the project's wheelhouse)
+    #[arg(value_name = "NEW")]
+    pub new: Option<PathBuf>,
+    /// How to print the differences: text, json, or markdown (for a pull-request comment)
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+    /// The same as --format json
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Json,
+    Markdown,
 }
 
 #[derive(Debug, Args)]
@@ -304,9 +342,14 @@ pub struct PackWheelhouse {
     /// The wheelhouse to pack (default: from wheelhouse.toml, else `wheelhouse`)
     #[arg(long, value_name = "DIR")]
     pub wheelhouse: Option<PathBuf>,
-    /// The archive to write (default: `wheelhouse.tgz` beside the wheelhouse)
+    /// The archive to write (default: `wheelhouse.tgz` beside the wheelhouse, or with --since
+    /// `wheelhouse.delta.tgz`)
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Write a delta: only the files BASE (an archive, manifest or wheelhouse) lacks, plus the
+    /// manifest, SHA256SUMS, signatures and SBOM; unpack-wheelhouse applies it over that base
+    #[arg(long, value_name = "BASE")]
+    pub since: Option<PathBuf>,
     /// gzip level, 0 (stored: wheels are compressed already) to 9 (default: 0)
     #[arg(long, value_name = "0-9", value_parser = clap::value_parser!(u32).range(0..=9))]
     pub level: Option<u32>,
@@ -329,6 +372,10 @@ pub struct VerifyWheelhouse {
     /// Verify a packed archive in one streaming pass instead (and its .sha256 sidecar)
     #[arg(long, value_name = "FILE")]
     pub archive: Option<PathBuf>,
+    /// For a delta archive: the wheelhouse it applies to, checked to be its base and to hold the
+    /// files the delta leaves out
+    #[arg(long, value_name = "DIR", requires = "archive")]
+    pub base: Option<PathBuf>,
     /// Requirements files to prove installable (default: those the manifest records)
     #[arg(short = 'r', long = "requirement", value_name = "FILE")]
     pub requirements: Vec<PathBuf>,
@@ -350,7 +397,8 @@ pub struct VerifyWheelhouse {
 
 #[derive(Debug, Args)]
 pub struct UnpackWheelhouse {
-    /// The archive made by pack-wheelhouse
+    /// The archive made by pack-wheelhouse: a full one, or a delta (--since) whose base must be
+    /// the wheelhouse it replaces
     #[arg(value_name = "FILE")]
     pub archive: PathBuf,
     /// Accept a wheelhouse made for other requirements files or targets than this project's

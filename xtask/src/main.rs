@@ -13,7 +13,7 @@ use xtask::{model::redact::redact_text, ui};
 
 use crate::{
     commands::{
-        build_images, bundle, create_wheelhouse, dist, dockerfiles, hashes, index, init, install_script, lock,
+        build_images, bundle, create_wheelhouse, diff, dist, dockerfiles, hashes, index, init, install_script, lock,
         pack_wheelhouse, sbom, serve, sign, status, unpack_wheelhouse, verify_wheelhouse, Finished,
     },
     flags::{Command, Xtask},
@@ -93,6 +93,7 @@ fn run(flags: Xtask) -> anyhow::Result<()> {
         Command::Bundle(args) => bundle::run(project, &args),
         Command::InstallScript(args) => install_script::run(&args),
         Command::Status(args) => status::run(project, &args),
+        Command::Diff(args) => diff::run(project, &args),
         Command::Init(args) => init::run(project, &args),
         Command::Completions(args) => {
             let mut command = flags::Xtask::command();

@@ -218,14 +218,7 @@ pub fn count(number: usize, noun: &str) -> String {
     }
 }
 
-/// A size for people, in SI units as `ls -h --si` and download tools show them.
-pub fn human_bytes(bytes: u64) -> String {
-    match bytes {
-        0..1_000_000 => format!("{:.1} kB", bytes as f64 / 1e3),
-        1_000_000..1_000_000_000 => format!("{:.1} MB", bytes as f64 / 1e6),
-        _ => format!("{:.2} GB", bytes as f64 / 1e9),
-    }
-}
+pub use crate::model::paths::human_bytes;
 
 #[cfg(test)]
 mod style_tests {

@@ -4,6 +4,7 @@
 pub mod build_images;
 pub mod bundle;
 pub mod create_wheelhouse;
+pub mod diff;
 pub mod dist;
 pub mod dockerfiles;
 pub mod hashes;
@@ -28,7 +29,7 @@ use anyhow::{Context, Result};
 use xtask::{
     model::{
         compose::{self, Service},
-        diff,
+        diff::unified,
         digest::Algorithm,
         lockfile,
         manifest::Manifest,
@@ -102,7 +103,7 @@ pub fn write_or_check(path: &Path, shown: &str, contents: &str, mode: Mode) -> R
     match mode {
         Mode::Check => Ok(FileState::Stale {
             missing: current.is_none(),
-            diff: diff::unified(current.as_deref().unwrap_or(""), contents, shown, &format!("{shown} (expected)")),
+            diff: unified(current.as_deref().unwrap_or(""), contents, shown, &format!("{shown} (expected)")),
         }),
         Mode::Write => {
             partial::write_file(path, contents.as_bytes()).with_context(|| format!("cannot write {shown}"))?;

@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use xtask::{
     model::{
+        delta::{split, DeltaRecord, DELTA_FORMAT_VERSION, DELTA_NAME},
         digest::sidecar_line,
         manifest::{Manifest, MANIFEST_NAME, RESERVED_NAMES, SHA256SUMS_NAME},
         metrics::Sample,
@@ -16,6 +17,7 @@ use xtask::{
     ui::{self, human_bytes},
     wheelhouse::{
         archive::{self, Digests, Hashing},
+        delta::{read_source, same_in_base, SourceKind},
         integrity::{self, Depth},
         layout::{is_inside, read_manifest, sidecar_path},
         partial,
@@ -40,6 +42,8 @@ struct Outcome {
     mtime: u64,
     #[serde(flatten)]
     digests: Digests,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delta: Option<DeltaRecord>,
     seconds: f64,
 }
 
@@ -48,7 +52,26 @@ pub fn run(project: &Project, args: &PackWheelhouse) -> Result<()> {
     let level = args.level.unwrap_or(archive::DEFAULT_LEVEL);
     let wheelhouse = project.wheelhouse(args.wheelhouse.as_deref());
     let manifest = read_manifest(&wheelhouse)?;
-    let output = project.archive(args.output.as_deref(), &wheelhouse);
+    let base = match &args.since {
+        Some(path) => {
+            let path = project.flag_path(path);
+            Some(read_source(&path).with_context(|| format!("cannot read the base {}", path.display()))?)
+        }
+        None => None,
+    };
+    let output = match (&args.output, &base) {
+        (None, Some(_)) => {
+            let full = project.archive(None, &wheelhouse);
+            full.with_file_name(format!("{}.delta.tgz", wheelhouse_stem(&full)))
+        }
+        (output, _) => project.archive(output.as_deref(), &wheelhouse),
+    };
+    if base.as_ref().is_some_and(|base| base.path == output || is_inside(&base.path, &output)) {
+        bail!(
+            "{} is the base the delta is made against: it would be overwritten; nothing was changed",
+            output.display()
+        );
+    }
     if is_inside(&output, &wheelhouse) {
         bail!(
             "{} is inside the wheelhouse {}: the archive would overwrite or join what it packs; nothing was changed\nhint: write it beside the wheelhouse (the default) or anywhere outside it",
@@ -59,7 +82,26 @@ pub fn run(project: &Project, args: &PackWheelhouse) -> Result<()> {
     // A create or unpack swapping the wheelhouse out under the pack would fail it halfway with
     // "No such file"; holding the wheelhouse's run lock names the other run instead.
     let _wheelhouse_lock = swap::lock(&wheelhouse)?;
-    let names = entry_order(&wheelhouse, &manifest)?;
+    let mut names = entry_order(&wheelhouse, &manifest)?;
+    // A delta leaves out the files the base holds byte for byte, and the index files a base
+    // directory holds with the same bytes; its record goes third, after SHA256SUMS.
+    let delta = base.as_ref().map(|base| {
+        let (_, kept) = split(&base.manifest, &manifest);
+        let kept_names: std::collections::BTreeSet<&str> = kept.iter().map(|entry| entry.filename.as_str()).collect();
+        let base_dir = (base.kind == SourceKind::Wheelhouse).then_some(base.path.as_path());
+        let has_index = names.iter().any(|name| name.starts_with(&format!("{INDEX_DIR}/")));
+        names.retain(|name| {
+            !kept_names.contains(name.as_str())
+                && !(archive_is_index(name) && same_in_base(base_dir, &wheelhouse, name))
+        });
+        DeltaRecord {
+            format_version: DELTA_FORMAT_VERSION,
+            base_manifest_sha256: base.sha256.clone(),
+            kept_files: kept.len(),
+            kept_bytes: kept.iter().fold(0u64, |total, entry| total.saturating_add(entry.size)),
+            index: has_index,
+        }
+    });
     let mtime = archive::source_date_epoch()?;
 
     let _lock = swap::lock(&output)?;
@@ -71,7 +113,11 @@ pub fn run(project: &Project, args: &PackWheelhouse) -> Result<()> {
     let partial = partial::partial_file(directory, &output_name)?;
     let mut writer = archive::Writer::new(BufWriter::with_capacity(1 << 20, partial), level, mtime);
     let mut n_bytes = 0;
-    let total = manifest.files.iter().fold(0u64, |total, entry| total.saturating_add(entry.size));
+    let total = manifest
+        .files
+        .iter()
+        .filter(|entry| names.contains(&entry.filename))
+        .fold(0u64, |total, entry| total.saturating_add(entry.size));
     let progress = ui::Bytes::start("pack", total);
     for name in &names {
         let path = wheelhouse.join(name);
@@ -103,6 +149,17 @@ pub fn run(project: &Project, args: &PackWheelhouse) -> Result<()> {
             }
         }
         n_bytes += size;
+        if let (SHA256SUMS_NAME, Some(record)) = (name.as_str(), &delta) {
+            let text = record.to_json();
+            writer
+                .append(
+                    &format!("{}/{DELTA_NAME}", archive::ROOT),
+                    archive::FILE_MODE,
+                    text.len() as u64,
+                    &mut text.as_bytes(),
+                )
+                .context("cannot write the delta record")?;
+        }
     }
     let (buffered, digests) = writer.finish().context("cannot finish the archive")?;
     let partial = buffered.into_inner().map_err(|error| error.into_error())?;
@@ -126,8 +183,19 @@ pub fn run(project: &Project, args: &PackWheelhouse) -> Result<()> {
         level,
         mtime,
         digests,
+        delta,
         seconds: started.elapsed().as_secs_f64(),
     };
+    if let (Some(record), Some(base)) = (&outcome.delta, &base) {
+        ui::say(&format!(
+            "a delta against {} {} (manifest sha256 {}): {} files ({}) kept from it are left out",
+            base.kind.name(),
+            base.path.display(),
+            record.base_manifest_sha256,
+            record.kept_files,
+            human_bytes(record.kept_bytes)
+        ));
+    }
     ui::say(&format!(
         "packed {} files ({}) into {} ({}) in {}\n  sha256 {}\n  tar stream sha256 {} (the same for any gzip level or implementation)",
         outcome.n_files,
@@ -190,6 +258,17 @@ fn entry_order(wheelhouse: &Path, manifest: &Manifest) -> Result<Vec<String>> {
     order.extend(present);
     order.extend(index_files);
     Ok(order)
+}
+
+/// A page or `.metadata` file of the index in the wheelhouse.
+fn archive_is_index(name: &str) -> bool {
+    name.starts_with(&format!("{INDEX_DIR}/")) || name.ends_with(".whl.metadata")
+}
+
+/// `wheelhouse` of `wheelhouse.tgz`: the name a delta's default file name starts with.
+fn wheelhouse_stem(archive: &Path) -> String {
+    let name = archive.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    name.strip_suffix(".tgz").or_else(|| name.strip_suffix(".tar.gz")).unwrap_or(&name).to_owned()
 }
 
 fn file_name(path: &Path) -> Result<String> {

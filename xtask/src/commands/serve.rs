@@ -45,6 +45,13 @@ pub fn run(sh: &Shell, project: &Project, args: &Serve) -> Result<()> {
             };
             let checked = integrity::check_archive(&archive_path, Some(extraction.path()), &mut check_signature)
                 .with_context(|| format!("cannot serve {}: it does not verify", archive_path.display()))?;
+            if let Some(delta) = &checked.delta {
+                bail!(
+                    "{} is a delta over the wheelhouse whose manifest has sha256 {}: it cannot be served alone\nhint: unpack-wheelhouse it over that wheelhouse, then serve the wheelhouse",
+                    archive_path.display(),
+                    delta.base_manifest_sha256
+                );
+            }
             refuse_problems(&archive_path.display().to_string(), &checked.checked)?;
             let (manifest_bytes, reserved) = verified;
             let signatures = reserved.into_iter().filter(|(name, _)| name != SBOM_NAME).collect();

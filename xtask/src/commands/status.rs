@@ -11,7 +11,8 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 use xtask::{
     model::{
-        digest::Algorithm,
+        delta::Origin,
+        digest::{sha256_hex, Algorithm},
         manifest::{Manifest, GPG_SIGNATURE_NAME, MANIFEST_NAME, RESERVED_NAMES, SBOM_NAME, SHA256SUMS_NAME},
         paths::display_path,
         sbom,
@@ -20,7 +21,7 @@ use xtask::{
     wheelhouse::{
         archive::{self, source_date_epoch_option, Limits},
         files::wheel_metadata,
-        layout::{last_verify_path, lock_path, signature_path},
+        layout::{last_verify_path, lock_path, origin_path, signature_path},
     },
 };
 
@@ -47,6 +48,13 @@ struct Report {
     signature: Item,
     sbom: Item,
     last_verify: Option<serde_json::Value>,
+    /// sha256 of manifest.json: what a delta names as its base.
+    manifest_sha256: Option<String>,
+    /// When manifest.json was written here (by create or unpack), in Unix seconds, and how long ago.
+    written_at: Option<u64>,
+    age_seconds: Option<u64>,
+    /// The archive or delta it was unpacked from, when the last unpack made this manifest.
+    origin: Option<Origin>,
 }
 
 #[derive(Debug, Serialize)]
@@ -80,6 +88,10 @@ pub fn run(project: &Project, args: &Status) -> Result<()> {
         last_verify: fs_err::read_to_string(last_verify_path(&wheelhouse))
             .ok()
             .and_then(|text| serde_json::from_str(&text).ok()),
+        manifest_sha256: None,
+        written_at: None,
+        age_seconds: None,
+        origin: None,
     };
     if let (Some(manifest), Some(manifest_bytes)) = (&manifest, &manifest_bytes) {
         report.n_files = manifest.files.len();
@@ -88,6 +100,20 @@ pub fn run(project: &Project, args: &Status) -> Result<()> {
         report.n_packages = manifest.files.iter().map(|entry| &entry.name).collect::<BTreeSet<_>>().len();
         report.targets = manifest.targets.iter().map(|target| target.id.clone()).collect();
         report.requirements = manifest.requirements.iter().map(|record| record.path.clone()).collect();
+        let sha256 = sha256_hex(manifest_bytes);
+        report.origin = fs_err::read_to_string(origin_path(&wheelhouse))
+            .ok()
+            .and_then(|text| serde_json::from_str::<Origin>(&text).ok())
+            .filter(|origin| origin.manifest_sha256 == sha256);
+        report.manifest_sha256 = Some(sha256);
+        let since_epoch =
+            |time: std::time::SystemTime| time.duration_since(std::time::UNIX_EPOCH).ok().map(|since| since.as_secs());
+        report.written_at = fs_err::metadata(wheelhouse.join(MANIFEST_NAME))
+            .ok()
+            .and_then(|metadata| since_epoch(metadata.modified().ok()?));
+        report.age_seconds = report
+            .written_at
+            .and_then(|written| since_epoch(std::time::SystemTime::now()).map(|now| now.saturating_sub(written)));
         report.stale_reasons =
             stale_reasons(project, manifest, Inputs::Everything)?.iter().map(ToString::to_string).collect();
         report.stale = !report.stale_reasons.is_empty();
@@ -217,6 +243,19 @@ fn human(report: &Report) -> String {
         report.n_packages,
         report.targets.join(", ")
     );
+    if let (Some(sha256), Some(age), Some(written)) = (&report.manifest_sha256, report.age_seconds, report.written_at) {
+        text.push_str(&format!(
+            "            manifest sha256 {sha256}, written {} ago (unix time {written})\n",
+            human_age(age)
+        ));
+    }
+    if let Some(origin) = &report.origin {
+        let base = match &origin.base_manifest_sha256 {
+            Some(base) => format!("the delta {} over base {base}", origin.archive),
+            None => format!("the archive {}", origin.archive),
+        };
+        text.push_str(&format!("            unpacked from {base} (sha256 {})\n", origin.archive_sha256));
+    }
     if report.stale {
         text.push_str(&format!("            stale: {}\n", report.stale_reasons.join("; ")));
     } else {
@@ -236,6 +275,16 @@ fn human(report: &Report) -> String {
         None => text.push_str("last verify none recorded\n"),
     }
     text
+}
+
+/// `40 s`, `12 min`, `5 h`, `3 days`: how old, to the unit that matters.
+fn human_age(seconds: u64) -> String {
+    match seconds {
+        0..120 => format!("{seconds} s"),
+        120..7200 => format!("{} min", seconds / 60),
+        7200..172_800 => format!("{} h", seconds / 3600),
+        _ => format!("{} days", seconds / 86_400),
+    }
 }
 
 fn kind_of(path: &str) -> &'static str {

@@ -11,6 +11,7 @@ use serde::Serialize;
 use xshell::Shell;
 use xtask::{
     model::{
+        digest::sha256_hex,
         manifest::{Manifest, BUILD_TOOLS, BUILD_TOOLS_GROUP},
         metrics::Sample,
         paths::display_path,
@@ -25,6 +26,7 @@ use xtask::{
     ui::{self, human_bytes},
     wheelhouse::{
         archive,
+        delta::{check_base, fill_from_base},
         integrity::{self, Depth, Problem},
         layout::{self, read_manifest_with_bytes},
         partial,
@@ -87,6 +89,30 @@ pub fn run(sh: &Shell, project: &Project, args: &VerifyWheelhouse) -> Result<()>
             let checked = integrity::check_archive(&archive_path, extract_to, &mut check_signature)
                 .with_context(|| format!("cannot verify {}", archive_path.display()))?;
             let mut problems = checked.checked.problems;
+            let (mut n_files, mut n_bytes) = (checked.checked.n_files, checked.checked.n_bytes);
+            if let Some(delta) = &checked.delta {
+                let Some(base) = &args.base else {
+                    bail!(
+                        "{} is a delta: it holds only what its base (manifest sha256 {}) lacks\nhint: give the wheelhouse it applies to with --base DIR",
+                        archive_path.display(),
+                        delta.base_manifest_sha256
+                    );
+                };
+                // The delta is checked as it would be applied: the files it leaves out taken from
+                // the base, then every byte of the whole against the new manifest.
+                let base = project.flag_path(base);
+                let (base_manifest, base_bytes) = read_manifest_with_bytes(&base)?;
+                check_base(&base, &sha256_hex(&base_bytes), delta)?;
+                if problems.is_empty() {
+                    fill_from_base(extraction.path(), &base, &base_manifest, &checked.manifest, delta)?;
+                    let whole =
+                        integrity::check_directory(extraction.path(), &checked.manifest, Depth::Contents, jobs)?;
+                    (n_files, n_bytes) = (whole.n_files, whole.n_bytes);
+                    problems.extend(whole.problems);
+                }
+            } else if args.base.is_some() {
+                bail!("{} is a full archive, not a delta: --base does not apply to it", archive_path.display());
+            }
             if problems.is_empty() {
                 for path in stale_index(extraction.path(), &checked.manifest)? {
                     problems.push(Problem::file(
@@ -104,8 +130,8 @@ pub fn run(sh: &Shell, project: &Project, args: &VerifyWheelhouse) -> Result<()>
                 ok: false,
                 source: "archive",
                 path: archive_path.display().to_string(),
-                n_files: checked.checked.n_files,
-                n_bytes: checked.checked.n_bytes,
+                n_files,
+                n_bytes,
                 archive: Some(ArchiveReport { digests: checked.digests, sidecar }),
                 problems,
                 install_checks: Vec::new(),

@@ -3,6 +3,7 @@
 //! comes in as bytes or through a reader the caller passes. Each is tested without pip.
 
 pub mod compose;
+pub mod delta;
 pub mod diff;
 pub mod digest;
 pub mod dockerfile;
@@ -30,3 +31,4 @@ pub mod target;
 pub mod untrusted;
 pub mod uvlock;
 pub mod wheel_name;
+pub mod wheelhouse_diff;

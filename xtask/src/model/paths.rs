@@ -1,4 +1,4 @@
-//! Paths as the tool shows and compares them: `.` and `..` resolved without touching the file
+//! Paths and sizes as the tool shows and compares them: `.` and `..` resolved without touching the file
 //! system, and `/`-separated names relative to the project root.
 
 use std::path::{Component, Path, PathBuf};
@@ -25,6 +25,15 @@ pub fn display_path(root: &Path, path: &Path) -> String {
             relative.components().map(|part| part.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
         }
         Err(_) => path.display().to_string(),
+    }
+}
+
+/// A size for people, in SI units as `ls -h --si` and download tools show them.
+pub fn human_bytes(bytes: u64) -> String {
+    match bytes {
+        0..1_000_000 => format!("{:.1} kB", bytes as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", bytes as f64 / 1e6),
+        _ => format!("{:.2} GB", bytes as f64 / 1e9),
     }
 }
 

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::{
     model::{
+        delta::{DeltaRecord, DELTA_NAME, MAX_DELTA_BYTES},
         digest::{parse_sidecar, sha256_hex},
         manifest::{Manifest, MANIFEST_NAME, RESERVED_NAMES, SHA256SUMS_NAME},
         simple_index::{is_index_file, INDEX_DIR},
@@ -36,7 +37,7 @@ const MAX_INDEX_BYTES: u64 = 1 << 30;
 const MAX_RESERVED_BYTES: u64 = 8 << 20;
 /// The most a manifest may hold before it is read: about 1 KiB a file, so some 8,000 files. Both
 /// are held in memory (and the manifest parsed), so they bound the peak for any archive.
-const MAX_MANIFEST_BYTES: u64 = 8 << 20;
+pub const MAX_MANIFEST_BYTES: u64 = 8 << 20;
 
 /// Reserved files (signatures, SBOM) read from an archive, by name.
 pub type ReservedFiles = std::collections::BTreeMap<String, Vec<u8>>;
@@ -202,6 +203,10 @@ pub struct ArchiveChecked {
     pub manifest: Manifest,
     pub digests: Digests,
     pub checked: Checked,
+    /// A delta archive's record: the files it leaves out are in `absent`, not problems, and the
+    /// caller must take them from the base (`wheelhouse::delta`) or refuse.
+    pub delta: Option<DeltaRecord>,
+    pub absent: Vec<String>,
 }
 
 /// Reads an archive in one pass: `manifest.json` must come first and `SHA256SUMS` second; every
@@ -209,7 +214,8 @@ pub struct ArchiveChecked {
 /// there. A malformed or unsafe archive is an error; content that does not match is a problem.
 /// `before_files` sees the manifest and the reserved files (signatures), which pack puts before
 /// the distributions, before any distribution is read: a signature is checked before anything
-/// else.
+/// else. A delta archive's record (third, after `SHA256SUMS`) is among those reserved files, so
+/// that a caller checks the base before a distribution is written.
 pub fn check_archive(
     archive_path: &Path,
     extract_to: Option<&Path>,
@@ -229,6 +235,7 @@ pub fn check_archive(
     // The names an index of this manifest can have, and the bytes of those read so far.
     let mut index_names = BTreeSet::new();
     let mut index_bytes = 0u64;
+    let mut delta = None;
     let read = archive::read(io::BufReader::with_capacity(1 << 20, file), Limits::default(), |name, size, content| {
         position += 1;
         match (position, &manifest) {
@@ -267,6 +274,16 @@ pub fn check_archive(
                     if let Some(directory) = extract_to {
                         fs_err::write(directory.join(SHA256SUMS_NAME), &sums)?;
                     }
+                    return Ok(());
+                }
+                if name == DELTA_NAME {
+                    if position != 3 || size > MAX_DELTA_BYTES {
+                        bail!("{DELTA_NAME} ({size} bytes) is not the third entry of a delta archive, or too large: refused");
+                    }
+                    let mut bytes = Vec::with_capacity(size as usize);
+                    content.read_to_end(&mut bytes)?;
+                    delta = Some(DeltaRecord::from_json(&bytes).map_err(anyhow::Error::msg)?);
+                    reserved.insert(name.to_owned(), bytes);
                     return Ok(());
                 }
                 let expected = manifest.file(name);
@@ -351,8 +368,11 @@ pub fn check_archive(
             format!("{SHA256SUMS_NAME} is missing"),
         ));
     }
+    let mut absent = Vec::new();
     for entry in &manifest.files {
-        if !seen.contains(&entry.filename) {
+        if !seen.contains(&entry.filename) && delta.is_some() {
+            absent.push(entry.filename.clone());
+        } else if !seen.contains(&entry.filename) {
             checked.problems.push(Problem::file(
                 "missing",
                 &entry.filename,
@@ -362,7 +382,7 @@ pub fn check_archive(
             ));
         }
     }
-    Ok(ArchiveChecked { manifest, digests, checked })
+    Ok(ArchiveChecked { manifest, digests, checked, delta, absent })
 }
 
 /// What the `.sha256` sidecar beside an archive says of the archive's sha256.

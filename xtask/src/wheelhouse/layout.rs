@@ -73,6 +73,12 @@ pub fn create_state_dir(destination: &Path) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// Where the wheelhouse came from when an archive or delta was unpacked into it (`model::delta::Origin`),
+/// in the state directory, for `status`.
+pub fn origin_path(wheelhouse: &Path) -> PathBuf {
+    state_path(wheelhouse, "origin.json").unwrap_or_else(|_| wheelhouse.with_extension("origin.json"))
+}
+
 /// The outcome of the last verify, in the state directory (not in the wheelhouse: the archive of
 /// a wheelhouse must not change because it was verified), for `status`.
 pub fn last_verify_path(wheelhouse: &Path) -> PathBuf {

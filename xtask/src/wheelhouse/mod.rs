@@ -3,6 +3,7 @@
 //! process or touches the network.
 
 pub mod archive;
+pub mod delta;
 pub mod files;
 pub mod integrity;
 pub mod layout;

@@ -1,0 +1,224 @@
+//! Manifests read from whatever a user points at (a manifest, a wheelhouse or an archive), and a
+//! delta archive's staging directory completed from the base wheelhouse it applies to.
+
+use std::{
+    io::{self, Read},
+    path::{Path, PathBuf},
+};
+
+use anyhow::{bail, Context, Result};
+
+use crate::{
+    model::{
+        delta::{missing_from_base, DeltaRecord, DELTA_NAME, MAX_DELTA_BYTES},
+        digest::sha256_hex,
+        manifest::{Manifest, MANIFEST_NAME},
+        untrusted::shown,
+    },
+    wheelhouse::{
+        archive::{self, Limits},
+        integrity::MAX_MANIFEST_BYTES,
+        layout::read_manifest_with_bytes,
+        simple_index::index_names,
+    },
+};
+
+/// What a path held: `manifest`, `wheelhouse` or `archive`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    Manifest,
+    Wheelhouse,
+    Archive,
+}
+
+/// A manifest and where it came from. Only the manifest is read (of an archive, its first
+/// entries): its files are not checked here.
+#[derive(Debug)]
+pub struct ManifestSource {
+    pub kind: SourceKind,
+    pub path: PathBuf,
+    pub manifest: Manifest,
+    pub sha256: String,
+    /// When the source is a delta archive: the base it applies to.
+    pub delta: Option<DeltaRecord>,
+}
+
+impl SourceKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceKind::Manifest => "manifest",
+            SourceKind::Wheelhouse => "wheelhouse",
+            SourceKind::Archive => "archive",
+        }
+    }
+}
+
+/// Reads the manifest of `path`: a wheelhouse directory, an archive (gzip, by its first bytes) or
+/// a `manifest.json`.
+pub fn read_source(path: &Path) -> Result<ManifestSource> {
+    let shown_path = shown(&path.display().to_string());
+    let metadata = fs_err::metadata(path)?;
+    if metadata.is_dir() {
+        let (manifest, bytes) = read_manifest_with_bytes(path)?;
+        let sha256 = sha256_hex(&bytes);
+        return Ok(ManifestSource {
+            kind: SourceKind::Wheelhouse,
+            path: path.to_path_buf(),
+            manifest,
+            sha256,
+            delta: None,
+        });
+    }
+    let mut file = fs_err::File::open(path)?;
+    let mut magic = [0u8; 2];
+    let is_gzip = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
+    if !is_gzip {
+        if metadata.len() > MAX_MANIFEST_BYTES {
+            bail!("{shown_path} is {} bytes: not a manifest, and not a gzip archive", metadata.len());
+        }
+        let bytes = fs_err::read(path)?;
+        let manifest = Manifest::from_json(&String::from_utf8_lossy(&bytes))
+            .with_context(|| format!("{shown_path} is neither a wheelhouse archive nor a valid manifest"))?;
+        let sha256 = sha256_hex(&bytes);
+        return Ok(ManifestSource {
+            kind: SourceKind::Manifest,
+            path: path.to_path_buf(),
+            manifest,
+            sha256,
+            delta: None,
+        });
+    }
+    let (manifest_bytes, delta) =
+        read_archive_head(fs_err::File::open(path)?).with_context(|| format!("cannot read {shown_path}"))?;
+    let manifest = Manifest::from_json(&String::from_utf8_lossy(&manifest_bytes))
+        .with_context(|| format!("the {MANIFEST_NAME} of {shown_path} is not a valid manifest"))?;
+    let sha256 = sha256_hex(&manifest_bytes);
+    Ok(ManifestSource { kind: SourceKind::Archive, path: path.to_path_buf(), manifest, sha256, delta })
+}
+
+/// The manifest bytes and delta record of an archive, reading no further than its third entry.
+fn read_archive_head(input: impl Read) -> Result<(Vec<u8>, Option<DeltaRecord>)> {
+    let mut manifest: Option<Vec<u8>> = None;
+    let mut delta = None;
+    let mut position = 0;
+    let mut done = false;
+    let read = archive::read(io::BufReader::new(input), Limits::default(), |name, size, content| {
+        position += 1;
+        match position {
+            1 => {
+                if name != MANIFEST_NAME || size > MAX_MANIFEST_BYTES {
+                    bail!(
+                        "the archive starts with `{}` ({size} bytes), not {MANIFEST_NAME}: not made by pack-wheelhouse",
+                        shown(name)
+                    );
+                }
+                let mut bytes = Vec::new();
+                content.take(MAX_MANIFEST_BYTES).read_to_end(&mut bytes)?;
+                manifest = Some(bytes);
+                Ok(())
+            }
+            3 if name == DELTA_NAME => {
+                if size > MAX_DELTA_BYTES {
+                    bail!("{DELTA_NAME} is {size} bytes: refused");
+                }
+                let mut bytes = Vec::new();
+                content.take(MAX_DELTA_BYTES).read_to_end(&mut bytes)?;
+                delta = Some(DeltaRecord::from_json(&bytes).map_err(anyhow::Error::msg)?);
+                done = true;
+                bail!("read what was needed")
+            }
+            2 => Ok(()),
+            _ => {
+                done = true;
+                bail!("read what was needed")
+            }
+        }
+    });
+    match (read, manifest) {
+        (_, Some(manifest)) if done => Ok((manifest, delta)),
+        (Ok(_), Some(manifest)) => Ok((manifest, delta)),
+        (Err(error), _) => Err(error),
+        (Ok(_), None) => bail!("the archive holds no {MANIFEST_NAME}"),
+    }
+}
+
+/// Completes `staging`, where a delta's files were extracted, from the base wheelhouse `base`
+/// (whose manifest the caller proved is the delta's base): each file the delta leaves out is
+/// hard-linked from the base where the file system allows (nothing writes through a link: the
+/// base stays as it was), else copied; then the index files the delta left out, when the new
+/// wheelhouse has an index. The caller verifies every byte of `staging` afterwards. Returns the
+/// files and bytes taken from the base.
+pub fn fill_from_base(
+    staging: &Path,
+    base: &Path,
+    base_manifest: &Manifest,
+    manifest: &Manifest,
+    delta: &DeltaRecord,
+) -> Result<(usize, u64)> {
+    let mut taken = (0, 0);
+    for entry in &manifest.files {
+        let target = staging.join(&entry.filename);
+        if std::fs::symlink_metadata(&target).is_ok() {
+            continue;
+        }
+        if let Some(why) = missing_from_base(base_manifest, entry) {
+            bail!("{}", shown(&why));
+        }
+        let source = base.join(&entry.filename);
+        if !std::fs::symlink_metadata(&source).is_ok_and(|metadata| metadata.is_file()) {
+            bail!("{} is not a regular file in the base {}", shown(&entry.filename), base.display());
+        }
+        link_or_copy(&source, &target)?;
+        taken = (taken.0 + 1, taken.1 + entry.size);
+    }
+    if delta.index {
+        for name in index_names(manifest) {
+            let (source, target) = (base.join(&name), staging.join(&name));
+            let regular = std::fs::symlink_metadata(&source).is_ok_and(|metadata| metadata.is_file());
+            if !regular || std::fs::symlink_metadata(&target).is_ok() {
+                continue;
+            }
+            if let Some(parent) = target.parent() {
+                fs_err::create_dir_all(parent)?;
+            }
+            // A page is small, and a copy is what `index` would write; the check that follows
+            // compares every page with the one these files give.
+            fs_err::copy(&source, &target)?;
+        }
+    }
+    Ok(taken)
+}
+
+fn link_or_copy(source: &Path, target: &Path) -> Result<()> {
+    if std::fs::hard_link(source, target).is_ok() {
+        return Ok(());
+    }
+    fs_err::copy(source, target)?;
+    Ok(())
+}
+
+/// Refuses a base whose manifest is not the one the delta names, naming both digests.
+pub fn check_base(base: &Path, base_sha256: &str, delta: &DeltaRecord) -> Result<()> {
+    if base_sha256 != delta.base_manifest_sha256 {
+        bail!(
+            "the delta applies to the wheelhouse whose manifest has sha256 {}, but {} has {base_sha256}: refused\nhint: apply the deltas in order, or unpack a full archive",
+            delta.base_manifest_sha256,
+            base.display()
+        );
+    }
+    Ok(())
+}
+
+/// Whether the base directory holds the index file `name` of `wheelhouse` with the same bytes: a
+/// delta leaves those out, and its unpack takes them from the base.
+pub fn same_in_base(base: Option<&Path>, wheelhouse: &Path, name: &str) -> bool {
+    let Some(base) = base else { return false };
+    let source = base.join(name);
+    if !std::fs::symlink_metadata(&source).is_ok_and(|metadata| metadata.is_file()) {
+        return false;
+    }
+    match (std::fs::read(source), std::fs::read(wheelhouse.join(name))) {
+        (Ok(old), Ok(new)) => old == new,
+        _ => false,
+    }
+}

@@ -11,13 +11,13 @@ use xtask::{
         digest::sidecar_line,
         manifest::{Manifest, MANIFEST_NAME, RESERVED_NAMES, SHA256SUMS_NAME},
         metrics::Sample,
-        simple_index::INDEX_DIR,
+        simple_index::{is_index_file, INDEX_DIR},
     },
     parallel,
     ui::{self, human_bytes},
     wheelhouse::{
         archive::{self, Digests, Hashing},
-        delta::{read_source, same_in_base, SourceKind},
+        delta::{read_source, BaseIndex},
         integrity::{self, Depth},
         layout::{is_inside, read_manifest, sidecar_path},
         partial,
@@ -85,14 +85,13 @@ pub fn run(project: &Project, args: &PackWheelhouse) -> Result<()> {
     let mut names = entry_order(&wheelhouse, &manifest)?;
     // A delta leaves out the files the base holds byte for byte, and the index files a base
     // directory holds with the same bytes; its record goes third, after SHA256SUMS.
-    let delta = base.as_ref().map(|base| {
+    let base_index = base.as_ref().map(BaseIndex::of).transpose()?;
+    let delta = base.as_ref().zip(base_index.as_ref()).map(|(base, base_index)| {
         let (_, kept) = split(&base.manifest, &manifest);
         let kept_names: std::collections::BTreeSet<&str> = kept.iter().map(|entry| entry.filename.as_str()).collect();
-        let base_dir = (base.kind == SourceKind::Wheelhouse).then_some(base.path.as_path());
         let has_index = names.iter().any(|name| name.starts_with(&format!("{INDEX_DIR}/")));
         names.retain(|name| {
-            !kept_names.contains(name.as_str())
-                && !(archive_is_index(name) && same_in_base(base_dir, &wheelhouse, name))
+            !kept_names.contains(name.as_str()) && !(is_index_file(name) && base_index.holds_same(&wheelhouse, name))
         });
         DeltaRecord {
             format_version: DELTA_FORMAT_VERSION,
@@ -258,11 +257,6 @@ fn entry_order(wheelhouse: &Path, manifest: &Manifest) -> Result<Vec<String>> {
     order.extend(present);
     order.extend(index_files);
     Ok(order)
-}
-
-/// A page or `.metadata` file of the index in the wheelhouse.
-fn archive_is_index(name: &str) -> bool {
-    name.starts_with(&format!("{INDEX_DIR}/")) || name.ends_with(".whl.metadata")
 }
 
 /// `wheelhouse` of `wheelhouse.tgz`: the name a delta's default file name starts with.

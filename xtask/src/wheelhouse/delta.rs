@@ -2,6 +2,7 @@
 //! delta archive's staging directory completed from the base wheelhouse it applies to.
 
 use std::{
+    collections::BTreeMap,
     io::{self, Read},
     path::{Path, PathBuf},
 };
@@ -13,11 +14,12 @@ use crate::{
         delta::{missing_from_base, DeltaRecord, DELTA_NAME, MAX_DELTA_BYTES},
         digest::sha256_hex,
         manifest::{Manifest, MANIFEST_NAME},
+        simple_index::is_index_file,
         untrusted::shown,
     },
     wheelhouse::{
-        archive::{self, Limits},
-        integrity::MAX_MANIFEST_BYTES,
+        archive::{self, Hashing, Limits},
+        integrity::{MAX_INDEX_FILE_BYTES, MAX_MANIFEST_BYTES},
         layout::read_manifest_with_bytes,
         simple_index::index_names,
     },
@@ -209,16 +211,56 @@ pub fn check_base(base: &Path, base_sha256: &str, delta: &DeltaRecord) -> Result
     Ok(())
 }
 
-/// Whether the base directory holds the index file `name` of `wheelhouse` with the same bytes: a
-/// delta leaves those out, and its unpack takes them from the base.
-pub fn same_in_base(base: Option<&Path>, wheelhouse: &Path, name: &str) -> bool {
-    let Some(base) = base else { return false };
-    let source = base.join(name);
-    if !std::fs::symlink_metadata(&source).is_ok_and(|metadata| metadata.is_file()) {
-        return false;
+/// The index a base held, to leave out of a delta the index files it holds with the same bytes:
+/// a base directory's files, or the sha256 of each index entry of a base archive.
+pub enum BaseIndex {
+    None,
+    Directory(PathBuf),
+    Digests(BTreeMap<String, String>),
+}
+
+impl BaseIndex {
+    /// Reads what `source` holds of an index: an archive is read through (its distributions are
+    /// skipped, not hashed), a manifest holds none.
+    pub fn of(source: &ManifestSource) -> Result<BaseIndex> {
+        match source.kind {
+            SourceKind::Manifest => Ok(BaseIndex::None),
+            SourceKind::Wheelhouse => Ok(BaseIndex::Directory(source.path.clone())),
+            SourceKind::Archive => {
+                let mut digests = BTreeMap::new();
+                let file = fs_err::File::open(&source.path)?;
+                archive::read(io::BufReader::with_capacity(1 << 20, file), Limits::default(), |name, size, content| {
+                    if is_index_file(name) && size <= MAX_INDEX_FILE_BYTES {
+                        let mut hashing = Hashing::new(content.take(MAX_INDEX_FILE_BYTES));
+                        io::copy(&mut hashing, &mut io::sink())?;
+                        digests.insert(name.to_owned(), hashing.finish().1);
+                    }
+                    Ok(())
+                })
+                .with_context(|| format!("cannot read the base {}", source.path.display()))?;
+                Ok(BaseIndex::Digests(digests))
+            }
+        }
     }
-    match (std::fs::read(source), std::fs::read(wheelhouse.join(name))) {
-        (Ok(old), Ok(new)) => old == new,
-        _ => false,
+
+    /// Whether the base holds the index file `name` of `wheelhouse` with the same bytes: a delta
+    /// leaves those out, and its unpack takes them from the base.
+    pub fn holds_same(&self, wheelhouse: &Path, name: &str) -> bool {
+        match self {
+            BaseIndex::None => false,
+            BaseIndex::Directory(base) => {
+                let source = base.join(name);
+                if !std::fs::symlink_metadata(&source).is_ok_and(|metadata| metadata.is_file()) {
+                    return false;
+                }
+                match (std::fs::read(source), std::fs::read(wheelhouse.join(name))) {
+                    (Ok(old), Ok(new)) => old == new,
+                    _ => false,
+                }
+            }
+            BaseIndex::Digests(digests) => digests
+                .get(name)
+                .is_some_and(|old| std::fs::read(wheelhouse.join(name)).is_ok_and(|new| sha256_hex(&new) == *old)),
+        }
     }
 }

@@ -29,7 +29,7 @@ use crate::{
 
 /// The most a file of a wheelhouse's index may hold (a METADATA is read up to 16 MiB), and all of
 /// them together.
-const MAX_INDEX_FILE_BYTES: u64 = 16 << 20;
+pub const MAX_INDEX_FILE_BYTES: u64 = 16 << 20;
 const MAX_INDEX_BYTES: u64 = 1 << 30;
 
 /// The most a reserved file (signature, SBOM) may hold: it is not in the manifest to bound it. An

@@ -25,5 +25,6 @@ mod supply_chain;
 mod support;
 mod tidy;
 mod trust;
+mod update;
 mod uv_resolver;
 mod wheel;

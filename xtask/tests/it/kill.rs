@@ -109,3 +109,55 @@ fn random_kills_of_create_pack_and_unpack_leave_whole_wheelhouses_and_archives()
     eprintln!("kill test: {kills} of {} runs killed", rounds * 3);
     assert!(kills > 0, "no run was killed: the delays are too long for this machine");
 }
+
+/// The manifest sha256 of a wheelhouse directory.
+fn manifest_sha256(dir: &std::path::Path) -> String {
+    xtask::model::digest::sha256_hex(&fs_err::read(dir.join("manifest.json")).unwrap())
+}
+
+#[test]
+fn random_kills_of_a_delta_apply_leave_the_base_or_the_new_wheelhouse_whole() {
+    let Some(rounds) = std::env::var("XTASK_KILL_TESTS").ok().and_then(|text| text.parse::<usize>().ok()) else {
+        return;
+    };
+    let seed = std::env::var("XTASK_KILL_SEED")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64);
+    eprintln!("delta kill test: {rounds} rounds, XTASK_KILL_SEED={seed}");
+    let mut delays = Delays(seed);
+    let project = Project::with_wheelhouse("packaging==24.2\npurelib\nbigpayload\n", &ONE_TARGET);
+    run_ok(&mut project.command(&["index"]));
+    run_ok(&mut project.command(&["pack-wheelhouse", "--output", "base.tgz"]));
+    let base = manifest_sha256(&project.wheelhouse());
+    project.write("requirements.txt", "packaging==25.0\npurelib\nbigpayload\nspeedup\n");
+    project.create_from_file_index(&ONE_TARGET);
+    run_ok(&mut project.command(&["index"]));
+    run_ok(&mut project.command(&["pack-wheelhouse", "--since", "base.tgz"]));
+    let new = manifest_sha256(&project.wheelhouse());
+    let far = project.root().join("far");
+    let apply = || project.command(&["unpack-wheelhouse", "wheelhouse.delta.tgz", "--wheelhouse", "far"]);
+    run_ok(&mut project.command(&["unpack-wheelhouse", "base.tgz", "--wheelhouse", "far", "--accept-foreign"]));
+    let started = Instant::now();
+    run_ok(&mut apply());
+    let apply_ms = (started.elapsed().as_millis() as u64).max(5);
+    let mut kills = 0;
+    for _ in 0..rounds {
+        run_ok(&mut project.command(&["unpack-wheelhouse", "base.tgz", "--wheelhouse", "far", "--accept-foreign"]));
+        kills += usize::from(kill_after(apply(), Duration::from_millis(delays.next_millis(apply_ms))));
+        // Whole, and either the base or the new wheelhouse: never a mix.
+        let verify = project
+            .command(&["verify-wheelhouse", "--no-install-check", "--accept-foreign", "--wheelhouse", "far"])
+            .output()
+            .unwrap();
+        assert!(verify.status.success(), "after a kill of the apply: {}", stderr(&verify));
+        let now = manifest_sha256(&far);
+        assert!(now == base || now == new, "after a kill of the apply: manifest {now}");
+        // The next run finishes the update (or, when the killed one had, refuses to apply twice).
+        let again = apply().output().unwrap();
+        assert_eq!(again.status.success(), now == base, "{}", stderr(&again));
+        assert_eq!(manifest_sha256(&far), new);
+    }
+    eprintln!("delta kill test: {kills} of {rounds} applies killed");
+    assert!(kills > 0, "no apply was killed: the delays are too long for this machine");
+}

@@ -15,7 +15,7 @@ use xtask::{
     tools::signing,
     ui::{self, human_bytes},
     wheelhouse::{
-        delta::{check_base, fill_from_base},
+        delta::{check_base, fill_from_base, Taken},
         integrity::{self, Depth},
         layout, partial,
         simple_index::stale_index,
@@ -42,7 +42,7 @@ pub fn run(sh: &Shell, project: &Project, args: &UnpackWheelhouse) -> Result<()>
         ui::say(&format!("removed {} left by an interrupted run", leftover.display()));
     }
     let verifier = project.verifier(&args.signature)?;
-    let staging = Staging::create(&wheelhouse)?;
+    let mut staging = Staging::create(&wheelhouse)?;
     // The signature, when one is required, is checked before a single distribution is written,
     // and so is a delta's base: the wheelhouse here must be the one it was made against.
     let mut base: Option<(Manifest, String)> = None;
@@ -61,16 +61,18 @@ pub fn run(sh: &Shell, project: &Project, args: &UnpackWheelhouse) -> Result<()>
     problems.extend(sidecar_problem.map(|problem| problem.message));
     // A delta: the files it leaves out come from the base, then every byte of the whole is checked
     // against the new manifest, as a full archive's are as they stream by.
-    let mut taken = (0, 0);
+    let mut taken = Taken::default();
     if let (Some(delta), Some((base_manifest, _)), true) = (&checked.delta, &base, problems.is_empty()) {
         taken = fill_from_base(&staging.dir, &wheelhouse, base_manifest, &checked.manifest, delta)
             .with_context(|| format!("refused {}; {} is unchanged", archive_path.display(), wheelhouse.display()))?;
         let whole =
             integrity::check_directory(&staging.dir, &checked.manifest, Depth::Contents, parallel::default_jobs())?;
         problems.extend(whole.problems.iter().map(|problem| problem.message.clone()));
+        // The base's files were synced when it was unpacked or made.
+        staging.linked_from_synced(taken.linked.clone());
     }
-    // An index it carries must be the one its files give.
-    if problems.is_empty() {
+    // An index it carries must be the one its files give (for a delta, the whole was checked above).
+    if problems.is_empty() && checked.delta.is_none() {
         let stale = stale_index(&staging.dir, &checked.manifest)?;
         problems.extend(stale.iter().map(|path| format!("{path} is not the index these files give")));
     }
@@ -115,8 +117,8 @@ pub fn run(sh: &Shell, project: &Project, args: &UnpackWheelhouse) -> Result<()>
         Some(delta) => format!(
             " (a delta over {}: {} files, {} kept from it)",
             delta.base_manifest_sha256,
-            taken.0,
-            human_bytes(taken.1)
+            taken.files,
+            human_bytes(taken.bytes)
         ),
         None => String::new(),
     };

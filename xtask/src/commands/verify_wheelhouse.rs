@@ -113,7 +113,7 @@ pub fn run(sh: &Shell, project: &Project, args: &VerifyWheelhouse) -> Result<()>
             } else if args.base.is_some() {
                 bail!("{} is a full archive, not a delta: --base does not apply to it", archive_path.display());
             }
-            if problems.is_empty() {
+            if problems.is_empty() && checked.delta.is_none() {
                 for path in stale_index(extraction.path(), &checked.manifest)? {
                     problems.push(Problem::file(
                         "index",

@@ -148,16 +148,15 @@ fn read_archive_head(input: impl Read) -> Result<(Vec<u8>, Option<DeltaRecord>)>
 /// (whose manifest the caller proved is the delta's base): each file the delta leaves out is
 /// hard-linked from the base where the file system allows (nothing writes through a link: the
 /// base stays as it was), else copied; then the index files the delta left out, when the new
-/// wheelhouse has an index. The caller verifies every byte of `staging` afterwards. Returns the
-/// files and bytes taken from the base.
+/// wheelhouse has an index. The caller verifies every byte of `staging` afterwards.
 pub fn fill_from_base(
     staging: &Path,
     base: &Path,
     base_manifest: &Manifest,
     manifest: &Manifest,
     delta: &DeltaRecord,
-) -> Result<(usize, u64)> {
-    let mut taken = (0, 0);
+) -> Result<Taken> {
+    let mut taken = Taken::default();
     for entry in &manifest.files {
         let target = staging.join(&entry.filename);
         if std::fs::symlink_metadata(&target).is_ok() {
@@ -170,8 +169,11 @@ pub fn fill_from_base(
         if !std::fs::symlink_metadata(&source).is_ok_and(|metadata| metadata.is_file()) {
             bail!("{} is not a regular file in the base {}", shown(&entry.filename), base.display());
         }
-        link_or_copy(&source, &target)?;
-        taken = (taken.0 + 1, taken.1 + entry.size);
+        if link_or_copy(&source, &target)? {
+            taken.linked.push(entry.filename.clone());
+        }
+        taken.files += 1;
+        taken.bytes = taken.bytes.saturating_add(entry.size);
     }
     if delta.index {
         for name in index_names(manifest) {
@@ -183,20 +185,31 @@ pub fn fill_from_base(
             if let Some(parent) = target.parent() {
                 fs_err::create_dir_all(parent)?;
             }
-            // A page is small, and a copy is what `index` would write; the check that follows
-            // compares every page with the one these files give.
-            fs_err::copy(&source, &target)?;
+            // Linked like the distributions: the check that follows compares every page and
+            // metadata file with the one these files give.
+            if link_or_copy(&source, &target)? {
+                taken.linked.push(name);
+            }
         }
     }
     Ok(taken)
 }
 
-fn link_or_copy(source: &Path, target: &Path) -> Result<()> {
+/// What [`fill_from_base`] took from the base: files and bytes, and the names it hard-linked.
+#[derive(Debug, Default)]
+pub struct Taken {
+    pub files: usize,
+    pub bytes: u64,
+    pub linked: Vec<String>,
+}
+
+/// A hard link where the file system allows one (true), else a copy.
+fn link_or_copy(source: &Path, target: &Path) -> Result<bool> {
     if std::fs::hard_link(source, target).is_ok() {
-        return Ok(());
+        return Ok(true);
     }
     fs_err::copy(source, target)?;
-    Ok(())
+    Ok(false)
 }
 
 /// Refuses a base whose manifest is not the one the delta names, naming both digests.

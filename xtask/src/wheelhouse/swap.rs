@@ -28,6 +28,10 @@ use crate::{
 pub struct Staging {
     pub dir: PathBuf,
     destination: PathBuf,
+    /// Files hard-linked from a wheelhouse already synced: their bytes are on disk, and the sync of
+    /// the directory records their new names, so each is not synced again (an fsync of a linked
+    /// inode commits the file system's journal: hundreds of them cost seconds).
+    durable: std::collections::BTreeSet<String>,
 }
 
 /// Holds an exclusive lock on `.wheelgap/<name>.lock` beside the destination while a run is under way,
@@ -169,7 +173,12 @@ impl Staging {
             fs_err::remove_dir_all(&dir)?;
         }
         fs_err::create_dir_all(&dir)?;
-        Ok(Staging { dir, destination: destination.to_path_buf() })
+        Ok(Staging { dir, destination: destination.to_path_buf(), durable: Default::default() })
+    }
+
+    /// Names files of the staging directory that are hard links to files already synced.
+    pub fn linked_from_synced(&mut self, names: impl IntoIterator<Item = String>) {
+        self.durable.extend(names);
     }
 
     /// Syncs every file and the directory, then puts the staging directory at the destination.
@@ -179,8 +188,9 @@ impl Staging {
 
     fn commit_with(self, strategy: Strategy) -> Result<()> {
         for entry in fs_err::read_dir(&self.dir)? {
-            let path = entry?.path();
-            if path.is_file() {
+            let entry = entry?;
+            let path = entry.path();
+            if path.is_file() && !self.durable.contains(&*entry.file_name().to_string_lossy()) {
                 File::open(&path)
                     .and_then(|file| file.sync_all())
                     .with_context(|| format!("cannot sync {}", path.display()))?;

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+pub mod audit;
 
 /// Two or three examples under each subcommand's `--help`, spelled with the command the user ran.
 pub fn examples(program: &str, subcommand: &str) -> Option<String> {
@@ -30,6 +31,7 @@ pub fn examples(program: &str, subcommand: &str) -> Option<String> {
         "lock" => &["lock", "lock --check", "lock --algorithm sha512"],
         "hashes" => &["hashes flask==3.1.3", "hashes flask==3.1.3 --format yaml --platform linux/arm64"],
         "sbom" => &["sbom", "sbom --output sbom.cdx.json"],
+        "audit" => &["audit --database osv-pypi.zip", "audit --format sarif --output audit.sarif --ignore GHSA-xxxx"],
         "sign" => &["sign --gpg 0xDEADBEEF", "sign --ssh-key ~/.ssh/id_ed25519"],
         "bundle" => &["bundle --configmap wheelhouse -o bundle.yaml", "bundle --pvc wheelhouse --namespace build"],
         "install-script" => &["install-script > install.sh", "install-script --lock /app/requirements.lock.txt"],
@@ -91,6 +93,8 @@ pub enum Command {
     Hashes(Hashes),
     /// Write a CycloneDX 1.6 SBOM of the wheelhouse
     Sbom(Sbom),
+    /// Match the wheelhouse against an OSV advisory database carried in (a directory or .zip)
+    Audit(audit::Audit),
     /// Write a static PEP 503/691 index of the wheelhouse, with PEP 658 metadata, for any web server
     Index(Index),
     /// Serve the verified wheelhouse (or archive) read-only as a PEP 503/691 index over HTTP
@@ -114,6 +118,7 @@ impl Command {
     /// differ", "found something"), as `diff` and `grep` do.
     pub fn trouble_exit_code(&self) -> u8 {
         match self {
+            Command::Audit(_) => 2,
             _ => 1,
         }
     }

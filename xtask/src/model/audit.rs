@@ -160,7 +160,8 @@ impl DatabaseSummary {
 
     /// `advisory database: N records, newest modified YYYY-MM-DD (D days old)`.
     pub fn line(&self, now: i64) -> String {
-        let mut line = format!("advisory database: {} records", self.records);
+        let noun = if self.records == 1 { "record" } else { "records" };
+        let mut line = format!("advisory database: {} {noun}", self.records);
         match (self.newest_modified, self.age_seconds(now)) {
             (Some(newest), Some(age)) => {
                 line.push_str(&format!(", newest modified {} ({} days old)", osv::date(newest), age / 86_400))

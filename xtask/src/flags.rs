@@ -1,62 +1,13 @@
 //! The whole command line: one `///` line per subcommand, one struct of flags per command.
 
+pub mod audit;
+pub mod diff;
+mod examples;
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-
-/// Two or three examples under each subcommand's `--help`, spelled with the command the user ran.
-pub fn examples(program: &str, subcommand: &str) -> Option<String> {
-    let lines: &[&str] = match subcommand {
-        "create-wheelhouse" => &[
-            "create-wheelhouse",
-            "create-wheelhouse --platform linux/amd64 --platform linux/arm64 --python 3.12",
-            "create-wheelhouse -r requirements-api.txt --wheelhouse out/wheels --json",
-        ],
-        "serve" => {
-            &["serve --bind 0.0.0.0:8080", "serve --archive wheelhouse.tgz --keyring team.gpg --bind 127.0.0.1:0"]
-        }
-        "pack-wheelhouse" => &[
-            "pack-wheelhouse",
-            "pack-wheelhouse --output /media/usb/wheelhouse.tgz",
-            "pack-wheelhouse --since last-shipped/manifest.json --output /media/usb/wheelhouse.delta.tgz",
-        ],
-        "diff" => &[
-            "diff last-shipped/manifest.json",
-            "diff wheelhouse.tgz wheelhouse --format markdown > wheelhouse-diff.md",
-            "diff old/ new/ --json",
-        ],
-        "verify-wheelhouse" => &[
-            "verify-wheelhouse",
-            "verify-wheelhouse --archive wheelhouse.tgz",
-            "verify-wheelhouse --archive wheelhouse.tgz --keyring team.gpg --json",
-            "verify-wheelhouse --archive wheelhouse.delta.tgz --base wheelhouse",
-        ],
-        "unpack-wheelhouse" => &[
-            "unpack-wheelhouse wheelhouse.tgz",
-            "unpack-wheelhouse wheelhouse.tgz --keyring team.gpg",
-            "unpack-wheelhouse wheelhouse.delta.tgz",
-        ],
-        "build-offline" => &["build-offline", "build-offline api --platform linux/arm64", "build-offline --dry-run"],
-        "build-online" => &["build-online", "build-online --secret id=pip.conf,src=$HOME/.config/pip/pip.conf"],
-        "dockerfiles" => &["dockerfiles", "dockerfiles --check"],
-        "lock" => &["lock", "lock --check", "lock --algorithm sha512"],
-        "hashes" => &["hashes flask==3.1.3", "hashes flask==3.1.3 --format yaml --platform linux/arm64"],
-        "sbom" => &["sbom", "sbom --output sbom.cdx.json"],
-        "sign" => &["sign --gpg 0xDEADBEEF", "sign --ssh-key ~/.ssh/id_ed25519"],
-        "bundle" => &["bundle --configmap wheelhouse -o bundle.yaml", "bundle --pvc wheelhouse --namespace build"],
-        "install-script" => &["install-script > install.sh", "install-script --lock /app/requirements.lock.txt"],
-        "status" => &["status", "status --check", "status --json"],
-        "dist" => &["dist", "dist --output /media/usb/tool.tgz"],
-        "init" => &["init", "init --dry-run --json", "init --gitignore --dockerfile-markers"],
-        "completions" => &["completions bash > ~/.local/share/bash-completion/completions/wheelgap", "completions zsh"],
-        _ => return None,
-    };
-    let mut text = String::from("Examples:\n");
-    for line in lines {
-        text.push_str(&format!("  {program} {line}\n"));
-    }
-    Some(text)
-}
+pub use examples::examples;
 use xtask::model::digest::Algorithm;
 
 #[derive(Debug, Parser)]
@@ -103,6 +54,8 @@ pub enum Command {
     Hashes(Hashes),
     /// Write a CycloneDX 1.6 SBOM of the wheelhouse
     Sbom(Sbom),
+    /// Match the wheelhouse against an OSV advisory database carried in (a directory or .zip)
+    Audit(audit::Audit),
     /// Write a static PEP 503/691 index of the wheelhouse, with PEP 658 metadata, for any web server
     Index(Index),
     /// Serve the verified wheelhouse (or archive) read-only as a PEP 503/691 index over HTTP
@@ -116,7 +69,7 @@ pub enum Command {
     /// What the wheelhouse holds, and whether it, its locks, archive, signature and SBOM are current
     Status(Status),
     /// What changed between two wheelhouses (manifests, directories or archives): packages per target, files, bytes
-    Diff(Diff),
+    Diff(diff::Diff),
     /// Write a commented wheelhouse.toml from what the project holds: requirements, compose, Dockerfiles
     Init(Init),
     /// Print the completion script of a shell (bash, zsh, fish, elvish, powershell)
@@ -128,33 +81,10 @@ impl Command {
     /// differ", "found something"), as `diff` and `grep` do.
     pub fn trouble_exit_code(&self) -> u8 {
         match self {
-            Command::Diff(_) => 2,
+            Command::Diff(_) | Command::Audit(_) => 2,
             _ => 1,
         }
     }
-}
-
-#[derive(Debug, Args)]
-pub struct Diff {
-    /// The old side: a manifest.json, a wheelhouse directory or an archive
-    #[arg(value_name = "OLD")]
-    pub old: PathBuf,
-    /// The new side (default: the project's wheelhouse)
-    #[arg(value_name = "NEW")]
-    pub new: Option<PathBuf>,
-    /// How to print the differences: text, json, or markdown (for a pull-request comment)
-    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
-    pub format: DiffFormat,
-    /// The same as --format json
-    #[arg(long, conflicts_with = "format")]
-    pub json: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum DiffFormat {
-    Text,
-    Json,
-    Markdown,
 }
 
 #[derive(Debug, Args)]

@@ -13,8 +13,8 @@ use xtask::{model::redact::redact_text, ui};
 
 use crate::{
     commands::{
-        build_images, bundle, create_wheelhouse, diff, dist, dockerfiles, hashes, index, init, install_script, lock,
-        pack_wheelhouse, sbom, serve, sign, status, unpack_wheelhouse, verify_wheelhouse, Finished,
+        audit, build_images, bundle, create_wheelhouse, diff, dist, dockerfiles, hashes, index, init, install_script,
+        lock, pack_wheelhouse, sbom, serve, sign, status, unpack_wheelhouse, verify_wheelhouse, Finished,
     },
     flags::{Command, Xtask},
     settings::Project,
@@ -87,6 +87,7 @@ fn run(flags: Xtask) -> anyhow::Result<()> {
         Command::Lock(args) => lock::run(project, &args),
         Command::Hashes(args) => hashes::run(&sh, project, &args),
         Command::Sbom(args) => sbom::run(project, &args),
+        Command::Audit(args) => audit::run(project, &args),
         Command::Index(args) => index::run(project, &args),
         Command::Serve(args) => serve::run(&sh, project, &args),
         Command::Sign(args) => sign::run(&sh, project, &args),

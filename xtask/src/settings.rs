@@ -12,6 +12,7 @@ use serde::Deserialize;
 use xshell::Shell;
 use xtask::{
     model::{
+        audit::Ignore,
         requirements::is_lock_file_name,
         resolution::Resolver,
         target::{cross_product, major_minor, Platform, Target},
@@ -25,7 +26,7 @@ use xtask::{
     wheelhouse::layout,
 };
 
-use crate::flags::{IndexFlags, SignatureFlags, TargetFlags};
+use crate::flags::{audit::Audit, IndexFlags, SignatureFlags, TargetFlags};
 
 pub const SETTINGS_NAME: &str = layout::SETTINGS_FILE_NAME;
 
@@ -62,6 +63,8 @@ pub struct Settings {
     pub find_links: Option<Vec<String>>,
     #[serde(default)]
     pub targets: TargetSettings,
+    #[serde(default)]
+    pub audit: AuditSettings,
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -76,6 +79,35 @@ pub struct TargetSettings {
     /// Full versions the markers see (`python_full_version`), by `MAJOR.MINOR`. Default `X.Y.0`.
     #[serde(default)]
     pub full_versions: BTreeMap<String, String>,
+}
+
+/// `[audit]`: the advisory database and the advisories the project accepts.
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// The OSV database, a directory or `.zip`, relative to the root. Default: none (a flag then).
+    pub database: Option<PathBuf>,
+    /// Advisories accepted, each `{ id = "...", reason = "..." }`: a reason is required, so that
+    /// the file says why. Default: none.
+    #[serde(default)]
+    pub ignore: Vec<AuditIgnore>,
+    /// Days after which the database is reported old. Default 7.
+    pub max_age_days: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuditIgnore {
+    pub id: String,
+    pub reason: String,
+}
+
+/// The audit's inputs, merged.
+pub struct AuditOptions {
+    pub database: PathBuf,
+    /// `--ignore` flags (no reason), then the settings' ignores (with theirs).
+    pub ignores: Vec<Ignore>,
+    pub max_age_days: u64,
 }
 
 impl Settings {
@@ -287,6 +319,31 @@ impl Project {
         flag || self.settings.build_sdists.unwrap_or(false)
     }
 
+    /// The audit's database (the flag, else `[audit] database`), its ignores (the flags and the
+    /// settings both apply, as pip-audit's do) and the age past which it is old (the flag, else
+    /// `max_age_days`, else 7).
+    pub fn audit(&self, flags: &Audit) -> Result<AuditOptions> {
+        let settings = &self.settings.audit;
+        let database = match (&flags.database, &settings.database) {
+            (Some(path), _) => self.flag_path(path),
+            (None, Some(path)) => self.root.join(path),
+            (None, None) => bail!(
+                "no advisory database given\nhint: pass --database PATH (a directory of OSV records, or the PyPI .zip of the OSV project), or set `database` under [audit] in {SETTINGS_NAME}"
+            ),
+        };
+        let mut ignores: Vec<Ignore> = flags.ignores.iter().map(|id| Ignore { id: id.clone(), reason: None }).collect();
+        for entry in &settings.ignore {
+            if entry.id.trim().is_empty() || entry.reason.trim().is_empty() {
+                bail!(
+                    "an [audit] ignore in {SETTINGS_NAME} has an empty id or reason (id `{}`)\nhint: write `{{ id = \"GHSA-...\", reason = \"why it is accepted\" }}`",
+                    xtask::model::untrusted::shown(&entry.id)
+                );
+            }
+            ignores.push(Ignore { id: entry.id.clone(), reason: Some(entry.reason.clone()) });
+        }
+        Ok(AuditOptions { database, ignores, max_age_days: flags.max_age_days.or(settings.max_age_days).unwrap_or(7) })
+    }
+
     /// How verify and unpack check a signature: `None` when none is asked for.
     pub fn verifier(&self, flags: &SignatureFlags) -> Result<Option<Verifier>> {
         match (&flags.keyring, &flags.allowed_signers, &flags.identity) {
@@ -360,6 +417,10 @@ mod tests {
             python = ["3.11", "3.12"]
             libc = "glibc_2_17"
             full_versions = { "3.11" = "3.11.9" }
+            [audit]
+            database = "advisories/osv-pypi.zip"
+            max_age_days = 14
+            ignore = [{ id = "GHSA-aaaa-bbbb-cccc", reason = "not reachable: we never parse untrusted input" }]
             "#,
         )
         .unwrap();
@@ -383,6 +444,8 @@ mod tests {
         );
         assert_eq!(targets[0].python.full(), "3.11.9");
         assert_eq!(targets[1].python.full(), "3.12.0");
+        assert_eq!(settings.audit.max_age_days, Some(14));
+        assert_eq!(settings.audit.ignore[0].reason, "not reachable: we never parse untrusted input");
     }
 
     #[test]
@@ -391,6 +454,8 @@ mod tests {
         assert!(error.contains("unknown field `wheelhose`"), "{error}");
         let error = format!("{:#}", Settings::parse("[targets]\nplatform = []").unwrap_err());
         assert!(error.contains("unknown field `platform`"), "{error}");
+        let error = format!("{:#}", Settings::parse("[audit]\nignore = [{ id = \"GHSA-x\" }]").unwrap_err());
+        assert!(error.contains("missing field `reason`"), "{error}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use xtask::{
 
 use crate::{
     commands::Finished,
-    flags::{Diff, DiffFormat},
+    flags::diff::{Diff, DiffFormat},
     settings::Project,
 };
 

@@ -1,6 +1,7 @@
 //! One module per command, each with the same entry point: `run(sh, project, args)`. A command
 //! never imports a sibling; what two commands share lives here.
 
+pub mod audit;
 pub mod build_images;
 pub mod bundle;
 pub mod create_wheelhouse;

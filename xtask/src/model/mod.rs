@@ -2,6 +2,8 @@
 //! renders. They read no file, start no process and touch no network; what they need from disk
 //! comes in as bytes or through a reader the caller passes. Each is tested without pip.
 
+pub mod audit;
+pub mod audit_render;
 pub mod compose;
 pub mod delta;
 pub mod diff;
@@ -14,6 +16,7 @@ pub mod kubernetes_serve;
 pub mod lockfile;
 pub mod manifest;
 pub mod metrics;
+pub mod osv;
 pub mod paths;
 pub mod project_scan;
 pub mod pylock;

@@ -96,7 +96,8 @@ struct Dependency {
     depends_on: Vec<String>,
 }
 
-fn purl(name: &str, version: &str) -> String {
+/// The package URL of a package version, the `bom-ref` of its component (the audit's VEX refers to it).
+pub fn purl(name: &str, version: &str) -> String {
     format!("pkg:pypi/{name}@{version}")
 }
 

@@ -1,3 +1,4 @@
+mod audit;
 mod bundle;
 mod bundle_serve;
 mod container_index;

@@ -4,7 +4,8 @@
 # against the bytes that changed, and the time to apply it against the time to verify (and to
 # unpack) the full wheelhouse. See docs/benchmarks.md, "Delta archives".
 #
-#   scripts/bench-delta.sh            # about 3 minutes on 2 CPUs, 1.5 GB in $TMPDIR
+#   scripts/bench-delta.sh            # about 4 minutes on 2 CPUs, 1.5 GB in $TMPDIR; as root, with
+#                                     # cold-cache figures too
 #   ROUNDS=9 scripts/bench-delta.sh   # more timed rounds of each (default 5)
 #
 # Needs what scripts/bench.sh needs: bash, coreutils, tar, python3 with pip, a Rust toolchain.
@@ -103,19 +104,25 @@ unpack_full() { "$xtask" -C "$proj" unpack-wheelhouse "$work/full.tgz" --wheelho
 verify_full() { "$xtask" -C "$proj" verify-wheelhouse --no-install-check --wheelhouse "$W"; }
 sha256sum_full() { (cd "$W" && sha256sum --quiet -c SHA256SUMS); }
 
-say "timing: apply the delta, unpack the full archive, verify the wheelhouse, sha256sum -c ($rounds rounds, in turn)"
-: >"$work/apply" && : >"$work/unpack" && : >"$work/verify" && : >"$work/sums"
+# cold: the page cache dropped before each timed run (root only), as on the far side's first look
+# at a wheelhouse; hot: the files already in memory, where only the CPU work shows.
+drop() { sync && echo 3 >/proc/sys/vm/drop_caches; }
+modes=hot
+if [ -w /proc/sys/vm/drop_caches ]; then modes="hot cold"; fi
 reset_far && apply_delta >/dev/null 2>&1 && verify_full >/dev/null 2>&1 # warm the page cache
-for ((i = 1; i <= rounds; i++)); do
-  reset_far && sync && seconds apply_delta >>"$work/apply"
-  reset_far && sync && seconds unpack_full >>"$work/unpack"
-  seconds verify_full >>"$work/verify"
-  seconds sha256sum_full >>"$work/sums"
+for mode in $modes; do
+  say "timing ($mode): apply the delta, unpack the full archive, verify the wheelhouse, sha256sum -c ($rounds rounds, in turn)"
+  : >"$work/apply" && : >"$work/unpack" && : >"$work/verify" && : >"$work/sums"
+  before() { if [ "$mode" = cold ]; then drop; else sync; fi; }
+  for ((i = 1; i <= rounds; i++)); do
+    reset_far && before && seconds apply_delta >>"$work/apply"
+    reset_far && before && seconds unpack_full >>"$work/unpack"
+    before && seconds verify_full >>"$work/verify"
+    before && seconds sha256sum_full >>"$work/sums"
+  done
+  apply=$(median <"$work/apply") unpack=$(median <"$work/unpack") verify=$(median <"$work/verify") sums=$(median <"$work/sums")
+  printf '%s\t%s\t%s\t%s\t%s\n' "$mode" "$apply" "$unpack" "$verify" "$sums" >>"$work/times.tsv"
 done
-apply=$(median <"$work/apply")
-unpack=$(median <"$work/unpack")
-verify=$(median <"$work/verify")
-sums=$(median <"$work/sums")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 cat <<EOF
@@ -124,11 +131,12 @@ full archive                  $full bytes
 delta archive                 $delta bytes ($(awk -v d="$delta" -v f="$full" 'BEGIN { printf "%.3f", 100 * d / f }') % of the full archive), $n_entries entries
   entries' bytes              $carried (the new wheel $new_wheel; metadata, pages, manifest, SHA256SUMS, record $((carried - new_wheel)))
   tar and gzip framing        $overhead bytes
-apply the delta (median)      $apply s   $(ratio "$apply" "$verify")x verify, $(ratio "$apply" "$unpack")x full unpack
-unpack the full archive       $unpack s
-verify the wheelhouse         $verify s   (sha256sum -c: $sums s)
-rounds                        $rounds, each time per round: ${rounds} runs of each, medians
+medians of $rounds runs each     apply the delta / unpack the full archive / verify / sha256sum -c
 EOF
+while IFS=$'\t' read -r mode apply unpack verify sums; do
+  printf '%-5s page cache           %s s / %s s / %s s / %s s: apply %sx verify, %sx full unpack\n' \
+    "$mode" "$apply" "$unpack" "$verify" "$sums" "$(ratio "$apply" "$verify")" "$(ratio "$apply" "$unpack")"
+done <"$work/times.tsv"
 echo
 sed -n '1,20p' "$work/diff.txt"
 echo

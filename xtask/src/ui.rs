@@ -218,8 +218,6 @@ pub fn count(number: usize, noun: &str) -> String {
     }
 }
 
-pub use crate::model::paths::human_bytes;
-
 #[cfg(test)]
 mod style_tests {
     use super::*;

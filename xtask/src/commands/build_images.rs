@@ -15,6 +15,7 @@ use xtask::{
         dockerfile::{INDEX_URL_ARG, MANIFEST_SHA256_ARG},
         manifest::{Manifest, MANIFEST_NAME},
         metrics::Sample,
+        paths::human_bytes,
         shell::{shell_command, shell_quote},
         target::Platform,
         untrusted::shown,
@@ -25,7 +26,7 @@ use xtask::{
         http::{Downloader, Progress},
         pip::HttpOptions,
     },
-    ui::{self, human_bytes},
+    ui,
     wheelhouse::files::sha256_file,
 };
 

@@ -14,10 +14,11 @@ use xtask::{
             ANNOTATION_LIMIT, LOADER_IMAGE, LOADER_MOUNT, OBJECT_LIMIT, WARNING_PERCENT,
         },
         kubernetes_serve::{index_url, serve_yaml, ServeObjects, DEFAULT_CLIENT_LABEL},
+        paths::human_bytes,
         shell::shell_quote,
         untrusted::shown,
     },
-    ui::{self, human_bytes},
+    ui,
     wheelhouse::{
         files::sha256_file,
         integrity::{read_sidecar, Sidecar},

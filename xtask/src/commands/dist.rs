@@ -16,8 +16,9 @@ use anyhow::{bail, Context, Result};
 use xshell::Shell;
 use xtask::{
     model::digest::sidecar_line,
+    model::paths::human_bytes,
     tools::cargo,
-    ui::{self, human_bytes},
+    ui,
     wheelhouse::{
         archive::{self, Digests},
         layout::STATE_DIR_NAME,

@@ -11,10 +11,10 @@ use xtask::{
         digest::sidecar_line,
         manifest::{Manifest, MANIFEST_NAME, RESERVED_NAMES, SHA256SUMS_NAME},
         metrics::Sample,
+        paths::human_bytes,
         simple_index::{is_index_file, INDEX_DIR},
     },
-    parallel,
-    ui::{self, human_bytes},
+    parallel, ui,
     wheelhouse::{
         archive::{self, Digests, Hashing},
         delta::{read_source, BaseIndex},
@@ -91,7 +91,9 @@ pub fn run(project: &Project, args: &PackWheelhouse) -> Result<()> {
         let kept_names: std::collections::BTreeSet<&str> = kept.iter().map(|entry| entry.filename.as_str()).collect();
         let has_index = names.iter().any(|name| name.starts_with(&format!("{INDEX_DIR}/")));
         names.retain(|name| {
-            !kept_names.contains(name.as_str()) && !(is_index_file(name) && base_index.holds_same(&wheelhouse, name))
+            let in_base =
+                kept_names.contains(name.as_str()) || (is_index_file(name) && base_index.holds_same(&wheelhouse, name));
+            !in_base
         });
         DeltaRecord {
             format_version: DELTA_FORMAT_VERSION,

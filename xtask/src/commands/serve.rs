@@ -12,9 +12,10 @@ use anyhow::{bail, Context, Result};
 use xshell::Shell;
 use xtask::{
     model::manifest::SBOM_NAME,
+    model::paths::human_bytes,
     parallel,
     tools::signing,
-    ui::{self, human_bytes},
+    ui,
     wheelhouse::{
         integrity::{self, Checked, Depth},
         layout::{self, read_manifest_with_bytes},

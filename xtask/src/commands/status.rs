@@ -15,9 +15,9 @@ use xtask::{
         digest::{sha256_hex, Algorithm},
         manifest::{Manifest, GPG_SIGNATURE_NAME, MANIFEST_NAME, RESERVED_NAMES, SBOM_NAME, SHA256SUMS_NAME},
         paths::display_path,
+        paths::human_bytes,
         sbom,
     },
-    ui::human_bytes,
     wheelhouse::{
         archive::{self, source_date_epoch_option, Limits},
         files::wheel_metadata,

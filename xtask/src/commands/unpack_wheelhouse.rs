@@ -10,10 +10,11 @@ use xtask::{
         delta::{DeltaRecord, Origin, DELTA_NAME},
         digest::sha256_hex,
         manifest::{Manifest, MANIFEST_NAME},
+        paths::human_bytes,
     },
     parallel,
     tools::signing,
-    ui::{self, human_bytes},
+    ui,
     wheelhouse::{
         delta::{check_base, fill_from_base, Taken},
         integrity::{self, Depth},

@@ -15,6 +15,7 @@ use xtask::{
         manifest::{Manifest, BUILD_TOOLS, BUILD_TOOLS_GROUP},
         metrics::Sample,
         paths::display_path,
+        paths::human_bytes,
         resolution::{parse_report, Pin},
         target::Target,
     },
@@ -23,7 +24,7 @@ use xtask::{
         pip::{IndexOptions, Inputs, PipFailure},
         signing,
     },
-    ui::{self, human_bytes},
+    ui,
     wheelhouse::{
         archive,
         delta::{check_base, fill_from_base},

@@ -11,13 +11,14 @@ use std::{
 
 use anyhow::{anyhow, bail, Context, Result};
 use xtask::{
+    model::paths::human_bytes,
     model::{redact::redact_url, resolution::Pin},
     parallel::{self, Queue},
     tools::{
         http::{Downloader, FetchError, Fetched, Progress},
         pip::HttpOptions,
     },
-    ui::{self, human_bytes, Step},
+    ui::{self, Step},
 };
 
 use super::{

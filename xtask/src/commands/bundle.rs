@@ -20,6 +20,7 @@ use xtask::{
     },
     ui,
     wheelhouse::{
+        delta::read_source,
         files::sha256_file,
         integrity::{read_sidecar, Sidecar},
         layout::sidecar_path,
@@ -62,6 +63,13 @@ pub fn run(project: &Project, args: &Bundle) -> Result<()> {
     }
     let archive_path = project.archive(args.archive.as_deref(), &project.wheelhouse(None));
     let archive = check_archive(&archive_path)?;
+    if let Some(delta) = read_source(&archive_path)?.delta {
+        bail!(
+            "{} is a delta over the wheelhouse whose manifest has sha256 {}: a bundle carries a whole wheelhouse\nhint: bundle the full archive (pack-wheelhouse without --since)",
+            archive_path.display(),
+            delta.base_manifest_sha256
+        );
+    }
     let yaml = match kind {
         Kind::ConfigMap(name) | Kind::Secret(name) => {
             let is_secret = matches!(kind, Kind::Secret(_));

@@ -368,6 +368,14 @@ fn update(plan: &Plan, previous: Option<&Manifest>, refresh: bool) -> Result<Out
     }
     let removed = removed_files(&plan.wheelhouse, previous, &needed, unchanged)?;
     staging.commit()?;
+    // Made here now, not unpacked: `status` must not name the archive it last came from.
+    let origin = xtask::wheelhouse::layout::origin_path(&plan.wheelhouse);
+    match std::fs::remove_file(&origin) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            ui::say(&format!("warning: cannot remove {}: {error}", origin.display()))
+        }
+        _ => {}
+    }
 
     for (filename, why) in &removed {
         ui::say(&format!("removed {filename} ({why})"));

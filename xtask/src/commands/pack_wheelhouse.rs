@@ -17,7 +17,7 @@ use xtask::{
     parallel, ui,
     wheelhouse::{
         archive::{self, Digests, Hashing},
-        delta::{read_source, BaseIndex},
+        delta::{read_source, BaseIndex, ManifestSource},
         integrity::{self, Depth},
         layout::{is_inside, read_manifest, sidecar_path},
         partial,
@@ -66,10 +66,15 @@ pub fn run(project: &Project, args: &PackWheelhouse) -> Result<()> {
         }
         (output, _) => project.archive(output.as_deref(), &wheelhouse),
     };
-    if base.as_ref().is_some_and(|base| base.path == output || is_inside(&base.path, &output)) {
+    let over_base = |base: &ManifestSource| {
+        let sidecar = sidecar_path(&output);
+        [&output, &sidecar].iter().any(|path| **path == base.path || is_inside(path, &base.path))
+    };
+    if let Some(base) = base.as_ref().filter(|base| over_base(base)) {
         bail!(
-            "{} is the base the delta is made against: it would be overwritten; nothing was changed",
-            output.display()
+            "{} (or its sidecar) is, or is inside, the base {} the delta is made against: it would be overwritten; nothing was changed",
+            output.display(),
+            base.path.display()
         );
     }
     if is_inside(&output, &wheelhouse) {

@@ -11,12 +11,13 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 use xtask::{
     model::{
-        delta::Origin,
+        delta::{Origin, DELTA_NAME},
         digest::{sha256_hex, Algorithm},
         manifest::{Manifest, GPG_SIGNATURE_NAME, MANIFEST_NAME, RESERVED_NAMES, SBOM_NAME, SHA256SUMS_NAME},
         paths::display_path,
         paths::human_bytes,
         sbom,
+        untrusted::shown,
     },
     wheelhouse::{
         archive::{self, source_date_epoch_option, Limits},
@@ -175,8 +176,14 @@ fn archive_state(path: &Path, manifest_bytes: &[u8], wheelhouse: &Path) -> &'sta
     let mut position = 0;
     let mut manifest_matches = false;
     let mut in_archive: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut delta = false;
     let read = archive::read(BufReader::new(file), Limits::default(), |name, size, content| {
         position += 1;
+        // A delta holds only part of the wheelhouse: it is not its archive.
+        if name == DELTA_NAME {
+            delta = true;
+            return Err(Enough.into());
+        }
         let wanted = (position == 1 && name == MANIFEST_NAME) || RESERVED_NAMES.contains(&name);
         if !wanted || size > MAX_METADATA_BYTES {
             return Err(Enough.into());
@@ -193,7 +200,7 @@ fn archive_state(path: &Path, manifest_bytes: &[u8], wheelhouse: &Path) -> &'sta
         }
         Ok(())
     });
-    if read.is_err_and(|error| error.downcast_ref::<Enough>().is_none()) || !manifest_matches {
+    if read.is_err_and(|error| error.downcast_ref::<Enough>().is_none()) || !manifest_matches || delta {
         return "stale";
     }
     let in_wheelhouse: BTreeMap<String, Vec<u8>> = RESERVED_NAMES
@@ -251,8 +258,8 @@ fn human(report: &Report) -> String {
     }
     if let Some(origin) = &report.origin {
         let base = match &origin.base_manifest_sha256 {
-            Some(base) => format!("the delta {} over base {base}", origin.archive),
-            None => format!("the archive {}", origin.archive),
+            Some(base) => format!("the delta {} over base {}", shown(&origin.archive), shown(base)),
+            None => format!("the archive {}", shown(&origin.archive)),
         };
         text.push_str(&format!("            unpacked from {base} (sha256 {})\n", origin.archive_sha256));
     }

@@ -63,13 +63,28 @@ pub fn run(sh: &Shell, project: &Project, args: &UnpackWheelhouse) -> Result<()>
     // A delta: the files it leaves out come from the base, then every byte of the whole is checked
     // against the new manifest, as a full archive's are as they stream by.
     let mut taken = Taken::default();
-    if let (Some(delta), Some((base_manifest, _)), true) = (&checked.delta, &base, problems.is_empty()) {
+    if let Some(delta) = &checked.delta {
+        // The record came before any distribution, so the base was read and proven there.
+        let Some((base_manifest, _)) = &base else {
+            bail!(
+                "refused {}: a delta whose base was not checked; {} is unchanged",
+                archive_path.display(),
+                wheelhouse.display()
+            );
+        };
+        if !problems.is_empty() {
+            bail!(
+                "refused {}: it does not match its manifest; {} is unchanged\n  {}",
+                archive_path.display(),
+                wheelhouse.display(),
+                problems.join("\n  ")
+            );
+        }
         taken = fill_from_base(&staging.dir, &wheelhouse, base_manifest, &checked.manifest, delta)
             .with_context(|| format!("refused {}; {} is unchanged", archive_path.display(), wheelhouse.display()))?;
         let whole =
             integrity::check_directory(&staging.dir, &checked.manifest, Depth::Contents, parallel::default_jobs())?;
         problems.extend(whole.problems.iter().map(|problem| problem.message.clone()));
-        // The base's files were synced when it was unpacked or made.
         staging.linked_from_synced(taken.linked.clone());
     }
     // An index it carries must be the one its files give (for a delta, the whole was checked above).

@@ -177,6 +177,11 @@ pub fn compare(old_side: Side, old: &Manifest, new_side: Side, new: &Manifest) -
     diff.files_added.sort();
     diff.files_removed.sort();
     diff.files_changed.sort();
+    // Other bytes with nothing above to show (a resolution's details, a file's origin, the inputs
+    // digest): still not the same wheelhouse manifest, so still a difference.
+    if diff.is_empty() && diff.old.manifest_sha256 != diff.new.manifest_sha256 {
+        diff.settings.push("manifest: other bytes (resolution details, file origins or the inputs digest)".to_owned());
+    }
     diff
 }
 
@@ -343,7 +348,7 @@ pub fn render_markdown(diff: &WheelhouseDiff) -> String {
     notes.extend(
         diff.requirements.iter().map(|change| format!("requirements {}: `{}`", change.change, cell(&change.path))),
     );
-    notes.extend(diff.settings.iter().map(|setting| cell(setting)));
+    notes.extend(diff.settings.iter().map(|setting| format!("`{}`", cell(setting))));
     for note in &notes {
         let _ = writeln!(out, "- {note}");
     }
@@ -491,6 +496,12 @@ mod tests {
         let same = compare(side("old", &old), &old, side("old", &old), &old);
         assert!(same.is_empty());
         assert!(render_text(&same).ends_with("no differences\n"));
+        // Other manifest bytes that list the same things are still a difference.
+        let other_bytes = compare(side("old", &old), &old, side("new", &old), &old);
+        assert_eq!(
+            other_bytes.settings,
+            ["manifest: other bytes (resolution details, file origins or the inputs digest)"]
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! delta archive's staging directory completed from the base wheelhouse it applies to.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     io::{self, Read},
     path::{Path, PathBuf},
 };
@@ -14,14 +14,14 @@ use crate::{
         delta::{missing_from_base, DeltaRecord, DELTA_NAME, MAX_DELTA_BYTES},
         digest::sha256_hex,
         manifest::{Manifest, MANIFEST_NAME},
-        simple_index::is_index_file,
+        simple_index::{is_index_file, INDEX_DIR},
         untrusted::shown,
     },
     wheelhouse::{
         archive::{self, Hashing, Limits},
         integrity::{MAX_INDEX_FILE_BYTES, MAX_MANIFEST_BYTES},
         layout::read_manifest_with_bytes,
-        simple_index::index_names,
+        simple_index::{index_in_wheelhouse, index_names},
     },
 };
 
@@ -71,6 +71,9 @@ pub fn read_source(path: &Path) -> Result<ManifestSource> {
             delta: None,
         });
     }
+    if !metadata.is_file() {
+        bail!("{shown_path} is neither a directory nor a regular file");
+    }
     let mut file = fs_err::File::open(path)?;
     let mut magic = [0u8; 2];
     let is_gzip = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
@@ -78,7 +81,11 @@ pub fn read_source(path: &Path) -> Result<ManifestSource> {
         if metadata.len() > MAX_MANIFEST_BYTES {
             bail!("{shown_path} is {} bytes: not a manifest, and not a gzip archive", metadata.len());
         }
-        let bytes = fs_err::read(path)?;
+        let mut bytes = Vec::new();
+        fs_err::File::open(path)?.take(MAX_MANIFEST_BYTES + 1).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+            bail!("{shown_path} grew past {MAX_MANIFEST_BYTES} bytes while it was read: not a manifest");
+        }
         let manifest = Manifest::from_json(&String::from_utf8_lossy(&bytes))
             .with_context(|| format!("{shown_path} is neither a wheelhouse archive nor a valid manifest"))?;
         let sha256 = sha256_hex(&bytes);
@@ -176,13 +183,22 @@ pub fn fill_from_base(
         taken.bytes = taken.bytes.saturating_add(entry.size);
     }
     if delta.index {
+        // Only what the base's index holds as regular files below a real `simple/`: a link there
+        // could lead outside the base.
+        let (base_files, base_strays) = index_in_wheelhouse(base)?;
+        let base_files: BTreeSet<String> =
+            if base_strays.is_empty() { base_files.into_iter().collect() } else { BTreeSet::new() };
         // Each project's directory made once: a mkdir that fails because it exists still costs
         // ext4 a search for a free inode, a third of the apply's time over 300 projects.
-        let mut made = std::collections::BTreeSet::new();
+        let mut made = BTreeSet::new();
+        let mut missing = Vec::new();
         for name in index_names(manifest) {
             let (source, target) = (base.join(&name), staging.join(&name));
-            let regular = std::fs::symlink_metadata(&source).is_ok_and(|metadata| metadata.is_file());
-            if !regular || std::fs::symlink_metadata(&target).is_ok() {
+            if std::fs::symlink_metadata(&target).is_ok() {
+                continue;
+            }
+            if !base_files.contains(&name) {
+                missing.push(name);
                 continue;
             }
             if let Some(parent) = target.parent().filter(|parent| !made.contains(*parent)) {
@@ -194,6 +210,16 @@ pub fn fill_from_base(
             if link_or_copy(&source, &target)? {
                 taken.linked.push(name);
             }
+        }
+        // The base's manifest names the delta's base, not its index: one unpacked from an archive
+        // packed before `index` ran has none.
+        if let Some(first) = missing.first() {
+            bail!(
+                "the new wheelhouse has an index, and {} of its files ({}) are neither in the delta nor in the base's index{}\nhint: unpack the full archive, or make the delta against what the far side holds (`pack-wheelhouse --since` its archive or manifest)",
+                missing.len(),
+                shown(first),
+                if base_strays.is_empty() { String::new() } else { format!(" (its {INDEX_DIR}/ holds {}, which is not an index file)", shown(&base_strays[0])) }
+            );
         }
     }
     Ok(taken)

@@ -277,8 +277,10 @@ pub fn check_archive(
                     return Ok(());
                 }
                 if name == DELTA_NAME {
-                    if position != 3 || size > MAX_DELTA_BYTES {
-                        bail!("{DELTA_NAME} ({size} bytes) is not the third entry of a delta archive, or too large: refused");
+                    // Third, right after SHA256SUMS and before any distribution, so that the base is
+                    // checked before a single distribution is written.
+                    if position != 3 || files_started || !seen.contains(SHA256SUMS_NAME) || size > MAX_DELTA_BYTES {
+                        bail!("{DELTA_NAME} ({size} bytes) is not the third entry of a delta archive, after {SHA256SUMS_NAME}, or too large: refused");
                     }
                     let mut bytes = Vec::with_capacity(size as usize);
                     content.read_to_end(&mut bytes)?;

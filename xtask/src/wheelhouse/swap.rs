@@ -28,9 +28,10 @@ use crate::{
 pub struct Staging {
     pub dir: PathBuf,
     destination: PathBuf,
-    /// Files hard-linked from a wheelhouse already synced: their bytes are on disk, and the sync of
-    /// the directory records their new names, so each is not synced again (an fsync of a linked
-    /// inode commits the file system's journal: hundreds of them cost seconds).
+    /// Files hard-linked from another wheelhouse: only their data is synced (`fdatasync`), in case
+    /// that wheelhouse was never synced; a full `fsync` of a linked inode would also commit its new
+    /// link count to the journal, one commit each, where the sync of the directory records the
+    /// names once.
     durable: std::collections::BTreeSet<String>,
 }
 
@@ -176,7 +177,7 @@ impl Staging {
         Ok(Staging { dir, destination: destination.to_path_buf(), durable: Default::default() })
     }
 
-    /// Names files of the staging directory that are hard links to files already synced.
+    /// Names files of the staging directory that are hard links to another wheelhouse's files.
     pub fn linked_from_synced(&mut self, names: impl IntoIterator<Item = String>) {
         self.durable.extend(names);
     }
@@ -190,11 +191,13 @@ impl Staging {
         for entry in fs_err::read_dir(&self.dir)? {
             let entry = entry?;
             let path = entry.path();
-            if path.is_file() && !self.durable.contains(&*entry.file_name().to_string_lossy()) {
-                File::open(&path)
-                    .and_then(|file| file.sync_all())
-                    .with_context(|| format!("cannot sync {}", path.display()))?;
+            if !path.is_file() {
+                continue;
             }
+            let linked = self.durable.contains(&*entry.file_name().to_string_lossy());
+            File::open(&path)
+                .and_then(|file| if linked { file.sync_data() } else { file.sync_all() })
+                .with_context(|| format!("cannot sync {}", path.display()))?;
         }
         sync_dir(&self.dir)?;
         if self.destination.exists() {

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::support::{
     index::BIG_PAYLOAD_BYTES,
     project::{stderr, stdout, Project, ONE_TARGET, TWO_TARGETS},
-    run_fails, run_ok,
+    raw_archives, run_fails, run_ok,
 };
 
 /// The entries of an archive, in order, as `tar` lists them.
@@ -196,4 +196,101 @@ fn a_delta_carries_what_its_base_lacks_and_applies_only_over_that_base() {
     let empty =
         run_fails(&mut project.command(&["unpack-wheelhouse", "wheelhouse.delta.tgz", "--wheelhouse", "empty"]));
     assert!(stderr(&empty).contains("holds no wheelhouse"), "{}", stderr(&empty));
+}
+
+/// The entries of a `.tgz` with their bytes, in order.
+fn read_entries(archive: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(fs_err::File::open(archive).unwrap()));
+    tar.entries()
+        .unwrap()
+        .map(|entry| {
+            let mut entry = entry.unwrap();
+            let name = entry.path().unwrap().to_string_lossy().into_owned();
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+            (name, bytes)
+        })
+        .collect()
+}
+
+/// `entries` written as a `.tgz` in that order, with no sidecar.
+fn write_entries(archive: &Path, entries: &[(String, Vec<u8>)]) {
+    let mut tar = Vec::new();
+    for (name, bytes) in entries {
+        tar.extend(raw_archives::tar_entry(name.as_bytes(), b'0', bytes));
+    }
+    tar.extend(raw_archives::END_OF_ARCHIVE);
+    fs_err::write(archive, raw_archives::gzip(&tar)).unwrap();
+}
+
+#[test]
+fn a_delta_out_of_order_over_another_base_or_packed_into_its_base_is_refused_and_nothing_changes() {
+    let project = Project::with_wheelhouse("packaging==24.2\npurelib\n", &ONE_TARGET);
+    // The far side's base was packed before `index` ran; the connected side's after.
+    run_ok(&mut project.command(&["pack-wheelhouse", "--output", "base-without-index.tgz"]));
+    run_ok(&mut project.command(&["index"]));
+    run_ok(&mut project.command(&["pack-wheelhouse", "--output", "base.tgz"]));
+    run_ok(&mut project.command(&["unpack-wheelhouse", "base-without-index.tgz", "--wheelhouse", "far"]));
+    let far = project.root().join("far");
+    project.write("requirements.txt", "packaging==25.0\npurelib\n");
+    project.create_from_file_index(&ONE_TARGET);
+    run_ok(&mut project.command(&["index"]));
+
+    // Packed into (or over) its own base: refused before anything is written.
+    for output in ["far/update.tgz", "far/manifest.json", "base.tgz"] {
+        let refused = run_fails(&mut project.command(&[
+            "pack-wheelhouse",
+            "--since",
+            if output == "base.tgz" { "base.tgz" } else { "far" },
+            "--output",
+            output,
+        ]));
+        assert!(stderr(&refused).contains("the delta is made against"), "{output}: {}", stderr(&refused));
+    }
+    assert!(!far.join("update.tgz").exists());
+    run_ok(&mut project.command(&[
+        "verify-wheelhouse",
+        "--wheelhouse",
+        "far",
+        "--no-install-check",
+        "--accept-foreign",
+    ]));
+
+    // The same manifest, but no index: the pages the delta leaves out are nowhere.
+    run_ok(&mut project.command(&["pack-wheelhouse", "--since", "base.tgz"]));
+    let before = tree(&far);
+    let no_index =
+        run_fails(&mut project.command(&["unpack-wheelhouse", "wheelhouse.delta.tgz", "--wheelhouse", "far"]));
+    assert!(stderr(&no_index).contains("are neither in the delta nor in the base's index"), "{}", stderr(&no_index));
+    assert_eq!(tree(&far), before);
+
+    // The record moved after a distribution, so that no base check would run before it: refused.
+    let mut entries = read_entries(&project.root().join("wheelhouse.delta.tgz"));
+    assert_eq!(entries[2].0, "wheelhouse/delta.json");
+    let record = entries.remove(2);
+    let wheel = entries.iter().position(|(name, _)| name.ends_with(".whl")).unwrap();
+    entries.insert(wheel + 1, record);
+    write_entries(&project.root().join("reordered.tgz"), &entries);
+    let empty = project.root().join("empty");
+    let reordered = run_fails(&mut project.command(&["unpack-wheelhouse", "reordered.tgz", "--wheelhouse", "empty"]));
+    assert!(
+        stderr(&reordered).contains("delta.json") && stderr(&reordered).contains("refused"),
+        "{}",
+        stderr(&reordered)
+    );
+    assert!(!empty.join("manifest.json").exists());
+    let verified = run_fails(&mut project.command(&[
+        "verify-wheelhouse",
+        "--archive",
+        "reordered.tgz",
+        "--base",
+        "far",
+        "--no-install-check",
+    ]));
+    assert!(stderr(&verified).contains("is not the third entry"), "{}", stderr(&verified));
+
+    // A path that is neither a wheelhouse, an archive nor a manifest file: trouble, exit 2.
+    let device = run_fails(&mut project.command(&["diff", "/dev/zero"]));
+    assert_eq!(device.status.code(), Some(2));
+    assert!(stderr(&device).contains("is neither a directory nor a regular file"), "{}", stderr(&device));
 }

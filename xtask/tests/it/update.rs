@@ -294,3 +294,50 @@ fn a_delta_out_of_order_over_another_base_or_packed_into_its_base_is_refused_and
     assert_eq!(device.status.code(), Some(2));
     assert!(stderr(&device).contains("is neither a directory nor a regular file"), "{}", stderr(&device));
 }
+
+#[test]
+fn a_signed_delta_is_checked_before_its_base_and_applied_with_its_signature() {
+    let project = Project::with_wheelhouse("packaging==24.2\npurelib\n", &ONE_TARGET);
+    let key = project.tmp.path().join("id_ed25519");
+    run_ok(
+        std::process::Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", "ci", "-f"]).arg(&key),
+    );
+    let public = fs_err::read_to_string(key.with_extension("pub")).unwrap();
+    let allowed = project.tmp.path().join("allowed_signers");
+    fs_err::write(&allowed, format!("release@example.invalid {}", public.trim())).unwrap();
+    let allowed = allowed.display().to_string();
+    let signature = ["--allowed-signers", allowed.as_str(), "--identity", "release@example.invalid"];
+    run_ok(project.xtask().args(["sign", "--ssh-key"]).arg(&key));
+    run_ok(&mut project.command(&["pack-wheelhouse", "--output", "base.tgz"]));
+    run_ok(&mut project.command(&[&["unpack-wheelhouse", "base.tgz", "--wheelhouse", "far"][..], &signature].concat()));
+
+    project.write("requirements.txt", "packaging==25.0\npurelib\n");
+    project.create_from_file_index(&ONE_TARGET);
+    // The new manifest unsigned: a delta of it is refused where a signature is required, before
+    // the base is even looked at.
+    run_ok(&mut project.command(&["pack-wheelhouse", "--since", "base.tgz", "--output", "unsigned.tgz"]));
+    let unsigned = run_fails(
+        &mut project.command(&[&["unpack-wheelhouse", "unsigned.tgz", "--wheelhouse", "far"][..], &signature].concat()),
+    );
+    assert!(stderr(&unsigned).contains("signature"), "{}", stderr(&unsigned));
+
+    run_ok(project.xtask().args(["sign", "--ssh-key"]).arg(&key));
+    run_ok(&mut project.command(&["pack-wheelhouse", "--since", "base.tgz"]));
+    let names = entries(&project.root().join("wheelhouse.delta.tgz"));
+    assert_eq!(names[2..4], ["wheelhouse/delta.json", "wheelhouse/manifest.json.sshsig"]);
+    let check = [
+        &["verify-wheelhouse", "--archive", "wheelhouse.delta.tgz", "--base", "far", "--no-install-check"][..],
+        &signature,
+    ]
+    .concat();
+    run_ok(&mut project.command(&check));
+    run_ok(
+        &mut project
+            .command(&[&["unpack-wheelhouse", "wheelhouse.delta.tgz", "--wheelhouse", "far"][..], &signature].concat()),
+    );
+    assert_eq!(tree(&project.root().join("far")), tree(&project.wheelhouse()));
+    run_ok(
+        &mut project
+            .command(&[&["verify-wheelhouse", "--wheelhouse", "far", "--no-install-check"][..], &signature].concat()),
+    );
+}

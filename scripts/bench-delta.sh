@@ -7,6 +7,8 @@
 #   scripts/bench-delta.sh            # about 4 minutes on 2 CPUs, 1.5 GB in $TMPDIR; as root, with
 #                                     # cold-cache figures too
 #   ROUNDS=9 scripts/bench-delta.sh   # more timed rounds of each (default 5)
+#   INDEX=0 scripts/bench-delta.sh    # without `index` (the index adds a page per project and a
+#                                     # .metadata per wheel: about 600 more files to link)
 #
 # Needs what scripts/bench.sh needs: bash, coreutils, tar, python3 with pip, a Rust toolchain.
 
@@ -15,6 +17,8 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 bench="$repo/scripts/bench"
 rounds=${ROUNDS:-5}
+with_index=${INDEX:-1}
+index() { if [ "$with_index" = 1 ]; then "$xtask" -C "$proj" index >>"$work/logs/index.log" 2>&1; fi; }
 say() { printf 'bench-delta: %s\n' "$*" >&2; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/xtask-bench-delta.XXXXXX")
@@ -61,14 +65,14 @@ create() { "$xtask" -C "$proj" create-wheelhouse --index-url "$url" "${targets[@
 say "the base: $upgraded==$older"
 pin "$older"
 create
-"$xtask" -C "$proj" index >>"$work/logs/index.log" 2>&1
+index
 "$xtask" -C "$proj" pack-wheelhouse --output "$work/base.tgz" >>"$work/logs/pack.log" 2>&1
 "$xtask" -C "$proj" unpack-wheelhouse "$work/base.tgz" --wheelhouse "$work/far-base" >>"$work/logs/unpack.log" 2>&1
 
 say "the update: $upgraded==$newer"
 pin "$newer"
 create
-"$xtask" -C "$proj" index >>"$work/logs/index.log" 2>&1
+index
 "$xtask" -C "$proj" pack-wheelhouse --output "$work/full.tgz" >>"$work/logs/pack.log" 2>&1
 "$xtask" -C "$proj" pack-wheelhouse --since "$work/base.tgz" --output "$work/delta.tgz" >>"$work/logs/pack.log" 2>&1
 "$xtask" -C "$proj" diff "$work/base.tgz" >"$work/diff.txt" || [ $? -eq 1 ]
@@ -126,7 +130,7 @@ done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 cat <<EOF
-# delta benchmark: $n_wheels wheels, $(awk -v b="$wheelhouse_bytes" 'BEGIN { printf "%.1f", b / 1e6 }') MB; $upgraded $older -> $newer
+# delta benchmark: $n_wheels wheels $([ "$with_index" = 1 ] && echo "with an index" || echo "without an index"), $(awk -v b="$wheelhouse_bytes" 'BEGIN { printf "%.1f", b / 1e6 }') MB; $upgraded $older -> $newer
 full archive                  $full bytes
 delta archive                 $delta bytes ($(awk -v d="$delta" -v f="$full" 'BEGIN { printf "%.3f", 100 * d / f }') % of the full archive), $n_entries entries
   entries' bytes              $carried (the new wheel $new_wheel; metadata, pages, manifest, SHA256SUMS, record $((carried - new_wheel)))

@@ -22,7 +22,7 @@ use xtask::{
         wheel_name::normalize,
     },
     ui,
-    wheelhouse::layout::read_manifest,
+    wheelhouse::layout::{is_inside, read_manifest},
 };
 
 use crate::{
@@ -37,7 +37,12 @@ const MAX_RECORD_BYTES: u64 = 4 * 1024 * 1024;
 /// All records together, as read (decompressed): the PyPI export is a few hundred MiB.
 const MAX_TOTAL_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 /// Files or zip entries looked at: the PyPI export has tens of thousands.
-const MAX_ENTRIES: usize = 1_000_000;
+const MAX_ENTRIES: usize = 200_000;
+/// Versions and range events kept of the advisories that name a package of the wheelhouse, all
+/// together: some hundred bytes each, held until the report.
+const MAX_KEPT_ITEMS: usize = 1_000_000;
+/// A record modified more than this after now comes from a wrong clock, or wants to pass for new.
+const MAX_FUTURE_SECONDS: i64 = 86_400;
 /// Warnings printed one by one; the rest are counted, so that a broken export cannot flood.
 const MAX_WARNINGS_SHOWN: usize = 20;
 
@@ -45,26 +50,42 @@ pub fn run(project: &Project, args: &Audit) -> Result<()> {
     let started = Instant::now();
     let options = project.audit(args)?;
     let wheelhouse = project.wheelhouse(args.wheelhouse.as_deref());
+    // A report or metrics file never lands on the wheelhouse or the database it reads.
+    for (flag, path) in [("--output", &args.output), ("--metrics-file", &args.metrics_file)] {
+        let Some(path) = path.as_deref().map(|path| project.flag_path(path)) else { continue };
+        if is_inside(&path, &wheelhouse) || is_inside(&path, &options.database) {
+            bail!(
+                "{flag} {} is in the wheelhouse or the advisory database the audit reads: refused; nothing was written\nhint: write it beside them",
+                path.display()
+            );
+        }
+    }
     let manifest = read_manifest(&wheelhouse)?;
     let wanted: BTreeSet<String> = manifest.files.iter().map(|entry| normalize(&entry.name)).collect();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).context("the clock is before 1970")?.as_secs() as i64;
     let mut database = Database {
         wanted: &wanted,
+        now,
         summary: DatabaseSummary::default(),
         advisories: Vec::new(),
         warnings: Vec::new(),
         entries: 0,
         bytes: 0,
+        kept_items: 0,
     };
     database.read(&options.database)?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).context("the clock is before 1970")?.as_secs() as i64;
 
-    for warning in database.warnings.iter().take(MAX_WARNINGS_SHOWN) {
+    for warning in &database.warnings {
         ui::say(&format!("warning: {warning}"));
     }
-    if database.warnings.len() > MAX_WARNINGS_SHOWN {
-        ui::say(&format!("warning: {} more warnings", database.warnings.len() - MAX_WARNINGS_SHOWN));
+    if database.summary.warnings > database.warnings.len() {
+        ui::say(&format!("warning: {} more warnings", database.summary.warnings - database.warnings.len()));
     }
-    if let Some(age) = database.summary.age_seconds(now).filter(|age| *age > options.max_age_days as i64 * 86_400) {
+    let max_age_seconds = i64::try_from(options.max_age_days.saturating_mul(86_400)).unwrap_or(i64::MAX);
+    if database.summary.newest_modified.is_none() {
+        ui::say("warning: no record of the advisory database has a `modified` time now or earlier: its age is unknown");
+    }
+    if let Some(age) = database.summary.age_seconds(now).filter(|age| *age > max_age_seconds) {
         ui::say(&format!(
             "warning: the advisory database is {} days old, over the {} days allowed (--max-age-days)\nhint: bring a newer export of the OSV PyPI database across",
             age / 86_400,
@@ -133,11 +154,14 @@ pub fn run(project: &Project, args: &Audit) -> Result<()> {
 /// The database as it is read: the advisories that name a package of the wheelhouse, and counts.
 struct Database<'a> {
     wanted: &'a BTreeSet<String>,
+    now: i64,
     summary: DatabaseSummary,
     advisories: Vec<Advisory>,
+    /// The first [`MAX_WARNINGS_SHOWN`]; `summary.warnings` counts them all.
     warnings: Vec<String>,
     entries: usize,
     bytes: u64,
+    kept_items: usize,
 }
 
 impl Database<'_> {
@@ -151,7 +175,6 @@ impl Database<'_> {
         } else {
             self.read_zip(path)?;
         }
-        self.summary.warnings = self.warnings.len();
         if self.summary.records == 0 {
             bail!(
                 "no OSV record in the advisory database {shown_path}\nhint: it should hold `*.json` records (the PyPI export of the OSV project)"
@@ -169,7 +192,7 @@ impl Database<'_> {
                 continue;
             }
             if entry.path_is_symlink() {
-                self.warnings.push(format!("skipped {name}: a symbolic link, not followed"));
+                self.warn(format!("skipped {name}: a symbolic link, not followed"));
                 continue;
             }
             if !entry.file_type().is_file() {
@@ -205,7 +228,7 @@ impl Database<'_> {
                 continue;
             }
             if entry.size() > MAX_RECORD_BYTES {
-                self.warnings.push(format!(
+                self.warn(format!(
                     "skipped {name}: it holds {} bytes, over the {} a record may have",
                     entry.size(),
                     limit()
@@ -214,7 +237,7 @@ impl Database<'_> {
             }
             let mut bytes = Vec::new();
             if let Err(error) = (&mut entry).take(MAX_RECORD_BYTES + 1).read_to_end(&mut bytes) {
-                self.warnings.push(format!("skipped {name}: cannot read it: {error}"));
+                self.warn(format!("skipped {name}: cannot read it: {error}"));
                 continue;
             }
             self.record(&name, &bytes)?;
@@ -235,34 +258,52 @@ impl Database<'_> {
 
     /// One record's bytes, read as far as the bound let them come: past it, skipped.
     fn record(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
-        if bytes.len() as u64 > MAX_RECORD_BYTES {
-            self.warnings.push(format!("skipped {name}: over the {} a record may have", limit()));
-            return Ok(());
-        }
+        // Every byte inflated counts, an oversized record's too: the bound is on the work done.
         self.bytes += bytes.len() as u64;
+        if bytes.len() as u64 > MAX_RECORD_BYTES {
+            self.warn(format!("skipped {name}: over the {} a record may have", limit()));
+        }
         if self.bytes > MAX_TOTAL_BYTES {
             bail!(
                 "the advisory database holds more than {} GiB of records (at {name})\nhint: it should be the PyPI export alone",
                 MAX_TOTAL_BYTES >> 30
             );
         }
+        if bytes.len() as u64 > MAX_RECORD_BYTES {
+            return Ok(());
+        }
         let wanted = self.wanted;
         let record = match osv::read_record(bytes, &|package| wanted.contains(package)) {
             Ok(record) => record,
             Err(error) => {
-                self.warnings.push(format!("skipped {name}: {error}"));
+                self.warn(format!("skipped {name}: {error}"));
                 return Ok(());
             }
         };
         self.summary.records += 1;
         self.summary.git_ranges += record.git_ranges;
-        self.warnings.extend(record.warnings.into_iter().map(|warning| format!("{name}: {warning}")));
-        if let Some(modified) = record.modified {
-            self.summary.newest_modified =
-                Some(self.summary.newest_modified.map_or(modified, |newest| newest.max(modified)));
+        for warning in record.warnings {
+            self.warn(format!("{name}: {warning}"));
+        }
+        match record.modified {
+            Some(modified) if modified > self.now + MAX_FUTURE_SECONDS => self.warn(format!(
+                "{name}: modified {} is in the future: left out of the database's age",
+                osv::date(modified)
+            )),
+            Some(modified) => {
+                self.summary.newest_modified =
+                    Some(self.summary.newest_modified.map_or(modified, |newest| newest.max(modified)))
+            }
+            None => {}
         }
         match record.outcome {
             Outcome::Relevant(advisory) => {
+                self.kept_items += advisory.kept_items();
+                if self.kept_items > MAX_KEPT_ITEMS {
+                    bail!(
+                        "the advisories for this wheelhouse's packages list more than {MAX_KEPT_ITEMS} versions and range events (at {name}): refused\nhint: it should be the PyPI export of the OSV project"
+                    );
+                }
                 self.summary.relevant += 1;
                 self.advisories.push(advisory);
             }
@@ -270,6 +311,15 @@ impl Database<'_> {
             Outcome::Irrelevant => {}
         }
         Ok(())
+    }
+}
+
+impl Database<'_> {
+    fn warn(&mut self, warning: String) {
+        self.summary.warnings += 1;
+        if self.warnings.len() < MAX_WARNINGS_SHOWN {
+            self.warnings.push(warning);
+        }
     }
 }
 

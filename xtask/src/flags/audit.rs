@@ -15,7 +15,7 @@ pub struct Audit {
     #[arg(long = "ignore", value_name = "ID")]
     pub ignores: Vec<String>,
     /// Warn when the newest record of the database is older than this (default: 7)
-    #[arg(long, value_name = "DAYS")]
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u64).range(0..=36_500))]
     pub max_age_days: Option<u64>,
     /// The report's format: text, json, sarif (SARIF 2.1.0) or cyclonedx-vex (CycloneDX 1.6)
     #[arg(long, value_enum, default_value_t = Format::Text, conflicts_with = "json")]

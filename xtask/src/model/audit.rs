@@ -114,26 +114,74 @@ pub fn findings(manifest: &Manifest, advisories: &[Advisory], ignores: &[Ignore]
         (&left.target, &left.package, &left.version, &left.id)
             == (&right.target, &right.package, &right.version, &right.id)
     });
-    found
+    merge_aliases(found)
 }
 
+/// The ignore that names the advisory's id or an alias; of several, the first with a reason, so
+/// that a `--ignore` of an alias does not hide the reason the settings give.
 fn ignored_by(advisory: &Advisory, ignores: &[Ignore]) -> Option<Ignored> {
     let names = || std::iter::once(&advisory.id).chain(&advisory.aliases);
-    ignores.iter().find_map(|ignore| {
-        names()
-            .any(|name| name.eq_ignore_ascii_case(&ignore.id))
-            .then(|| Ignored { by: shown(&ignore.id), reason: ignore.reason.clone() })
-    })
+    let matching: Vec<&Ignore> =
+        ignores.iter().filter(|ignore| names().any(|name| name.eq_ignore_ascii_case(&ignore.id))).collect();
+    let chosen = matching.iter().find(|ignore| ignore.reason.is_some()).or(matching.first())?;
+    Some(Ignored { by: shown(&chosen.id), reason: chosen.reason.clone() })
 }
 
-/// The ignores that named no finding: stale entries the settings should lose.
+/// The ignores that name no finding's id or alias: stale entries the settings should lose.
 pub fn unused_ignores<'a>(findings: &[Finding], ignores: &'a [Ignore]) -> Vec<&'a Ignore> {
     ignores
         .iter()
         .filter(|ignore| {
-            !findings.iter().any(|finding| finding.ignored.as_ref().is_some_and(|by| by.by == shown(&ignore.id)))
+            let id = shown(&ignore.id);
+            !findings.iter().any(|finding| {
+                std::iter::once(&finding.id).chain(&finding.aliases).any(|name| name.eq_ignore_ascii_case(&id))
+            })
         })
         .collect()
+}
+
+/// Merges the findings of one package version on one target whose advisories name each other
+/// (a PYSEC record and the GHSA it aliases): one vulnerability, one finding, as pip-audit
+/// reports it. The first by id stays, with the other's id among its aliases.
+fn merge_aliases(found: Vec<Finding>) -> Vec<Finding> {
+    let mut merged: Vec<Finding> = Vec::new();
+    for finding in found {
+        let names = |finding: &Finding| -> BTreeSet<String> {
+            std::iter::once(&finding.id).chain(&finding.aliases).map(|name| name.to_ascii_uppercase()).collect()
+        };
+        let same = merged.iter_mut().rev().take_while(|kept| {
+            (&kept.target, &kept.package, &kept.version) == (&finding.target, &finding.package, &finding.version)
+        });
+        let new_names = names(&finding);
+        let existing = same.into_iter().find(|kept| !names(kept).is_disjoint(&new_names));
+        let Some(kept) = existing else {
+            merged.push(finding);
+            continue;
+        };
+        for alias in std::iter::once(finding.id).chain(finding.aliases) {
+            if !alias.eq_ignore_ascii_case(&kept.id)
+                && !kept.aliases.iter().any(|known| known.eq_ignore_ascii_case(&alias))
+            {
+                kept.aliases.push(alias);
+            }
+        }
+        kept.fixed_versions.extend(finding.fixed_versions);
+        kept.fixed_versions.sort();
+        kept.fixed_versions.dedup();
+        if kept.summary.is_empty() {
+            kept.summary = finding.summary;
+        }
+        // Held and unaffected by both: the higher of the two, or none when either has none.
+        kept.fixed_in_wheelhouse = match (kept.fixed_in_wheelhouse.take(), finding.fixed_in_wheelhouse) {
+            (Some(left), Some(right)) => {
+                let order = |text: &str| Version::from_str(text).ok();
+                Some(if order(&right) > order(&left) { right } else { left })
+            }
+            _ => None,
+        };
+        kept.ignored = kept.ignored.take().or(finding.ignored);
+    }
+    merged
 }
 
 /// What was read of the database.
@@ -173,6 +221,9 @@ impl DatabaseSummary {
         }
         if self.git_ranges > 0 {
             line.push_str(&format!(", {} GIT ranges not evaluated", self.git_ranges));
+        }
+        if self.warnings > 0 {
+            line.push_str(&format!(", {} skipped with a warning", self.warnings));
         }
         line
     }

@@ -55,6 +55,11 @@ struct RawEvent {
 #[error("not an OSV record: {0}")]
 pub struct NotARecord(#[from] serde_json::Error);
 
+/// The most versions, ranges and range events one affected package of a record may list.
+pub const MAX_VERSIONS: usize = 10_000;
+pub const MAX_RANGES: usize = 1_000;
+pub const MAX_EVENTS: usize = 10_000;
+
 /// What one record file gave, after the packages nobody asked for were dropped.
 #[derive(Debug)]
 pub struct Record {
@@ -182,6 +187,16 @@ pub struct Match {
 }
 
 impl Advisory {
+    /// The versions and range events kept of it: what it holds in memory, in items.
+    pub fn kept_items(&self) -> usize {
+        self.packages
+            .iter()
+            .map(|package| {
+                package.versions.len() + package.ranges.iter().map(|range| range.events.len()).sum::<usize>()
+            })
+            .sum()
+    }
+
     /// The spec's `IsVulnerable`: `Some` when `version` of `name` is in a `versions` list or a
     /// range of an entry for that package. A version that is not PEP 440 can still match a list.
     pub fn matches(&self, name: &str, version: &str) -> Option<Match> {
@@ -234,6 +249,19 @@ pub fn read_record(bytes: &[u8], wanted: &dyn Fn(&str) -> bool) -> Result<Record
         let Some(package) = affected.package else { continue };
         let name = normalize(&package.name);
         if package.ecosystem != ECOSYSTEM || !wanted(&name) {
+            continue;
+        }
+        // What is kept of a record lives until the report: bounded per package, so that memory
+        // follows the wheelhouse, not what a hostile record lists. Real records list hundreds.
+        let n_versions = affected.versions.as_ref().map_or(0, Vec::len);
+        let n_ranges = affected.ranges.as_ref().map_or(0, Vec::len);
+        let n_events: usize = affected.ranges.iter().flatten().map(|range| range.events.len()).sum();
+        if n_versions > MAX_VERSIONS || n_ranges > MAX_RANGES || n_events > MAX_EVENTS {
+            record.warnings.push(format!(
+                "{}: the entry of {} skipped: {n_versions} versions, {n_ranges} ranges and {n_events} events, over the {MAX_VERSIONS}, {MAX_RANGES} and {MAX_EVENTS} an entry may have",
+                shown(&id),
+                shown(&name)
+            ));
             continue;
         }
         let versions = affected

@@ -125,7 +125,7 @@ fn audit_reports_findings_per_target_in_every_format_and_exits_as_documented() {
     let text = stdout(&output);
     for expected in [
         "advisory database: 6 records, newest modified ".to_owned(),
-        "(2 days old), 1 withdrawn\n".to_owned(),
+        "(2 days old), 1 withdrawn, 1 skipped with a warning\n".to_owned(),
         format!("{arm64}:\n  armonly 1.0: GHSA-arm1-arm1-arm1 (CVE-2099-0001): ArmOnly is vulnerable\n    fixed in 1.1\n"),
         "  packaging 24.2: PYSEC-2099-2: packaging is vulnerable\n    fixed in 25.0; the wheelhouse also holds packaging 25.0 for this target\n".to_owned(),
         "    ignored (CVE-2099-0005): --ignore\n".to_owned(),
@@ -336,4 +336,66 @@ fn lie_about_sizes(zip: &Path, real: u32, claimed: u32) {
     }
     assert!(replaced >= 2, "the sizes were not found in {}", zip.display());
     fs_err::write(zip, bytes).unwrap();
+}
+
+#[test]
+fn aliases_merge_future_records_do_not_hide_a_stale_database_and_reports_never_land_on_inputs() {
+    let project = Project::with_wheelhouse("purelib\n", &ONE_TARGET);
+    project
+        .write("wheelhouse.toml", "[audit]\nignore = [{ id = \"GHSA-pure-pure-pure\", reason = \"not reachable\" }]\n");
+    let range = json!([{ "introduced": "0" }, { "fixed": "2.0" }]);
+    // One vulnerability under two ids that name each other; the newest record is 40 days old.
+    let ghsa = record(
+        "GHSA-pure-pure-pure",
+        "purelib",
+        range.clone(),
+        json!({ "aliases": ["CVE-2099-0100"], "modified": days_ago(40) }),
+    );
+    let pysec = record(
+        "PYSEC-2099-100",
+        "purelib",
+        range,
+        json!({ "aliases": ["GHSA-pure-pure-pure", "CVE-2099-0100"], "modified": days_ago(45) }),
+    );
+    // Modified next year: it must not make the database look new.
+    let future = record(
+        "GHSA-futu-futu-futu",
+        "x86helper",
+        json!([{ "introduced": "9.0" }]),
+        json!({ "modified": days_ago(-365) }),
+    );
+    let (directory, _) = write_database(project.tmp.path(), &[ghsa, pysec, future], &[]);
+    let database = directory.to_str().unwrap();
+
+    // A --ignore of the CVE and the settings' ignore of the GHSA id: the reason is the one shown,
+    // and neither ignore is called unused.
+    let output = audit(&project, &["--database", database, "--ignore", "cve-2099-0100", "--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "two records, one vulnerability: {report:#}");
+    assert_eq!(findings[0]["id"], "GHSA-pure-pure-pure");
+    assert_eq!(findings[0]["aliases"], json!(["CVE-2099-0100", "PYSEC-2099-100"]));
+    assert_eq!(findings[0]["ignored"]["reason"], "not reachable");
+    let errors = stderr(&output);
+    assert!(!errors.contains("matched no finding"), "{errors}");
+    assert!(errors.contains("is in the future: left out of the database's age"), "{errors}");
+    assert!(errors.contains("the advisory database is 40 days old, over the 7 days allowed"), "{errors}");
+    assert!(errors.contains("40 days old"), "{errors}");
+
+    // --output or --metrics-file on the wheelhouse or the database: refused, nothing written.
+    let manifest = fs_err::read(project.wheelhouse().join("manifest.json")).unwrap();
+    for (flag, path) in [
+        ("--output", project.wheelhouse().join("manifest.json")),
+        ("--output", directory.join("GHSA-pure-pure-pure.json")),
+        ("--metrics-file", project.wheelhouse().join("audit.prom")),
+    ] {
+        let refused = audit(&project, &["--database", database, flag, path.to_str().unwrap()]);
+        assert_eq!(refused.status.code(), Some(2), "{flag} {}: {}", path.display(), stderr(&refused));
+        assert!(stderr(&refused).contains("refused; nothing was written"), "{}", stderr(&refused));
+    }
+    assert_eq!(fs_err::read(project.wheelhouse().join("manifest.json")).unwrap(), manifest);
+    assert!(!project.wheelhouse().join("audit.prom").exists());
+    let overflow = audit(&project, &["--database", database, "--max-age-days", "200000000000000"]);
+    assert_eq!(overflow.status.code(), Some(2), "{}", stderr(&overflow));
 }

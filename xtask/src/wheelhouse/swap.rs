@@ -28,10 +28,9 @@ use crate::{
 pub struct Staging {
     pub dir: PathBuf,
     destination: PathBuf,
-    /// Files hard-linked from another wheelhouse: only their data is synced (`fdatasync`), in case
-    /// that wheelhouse was never synced; a full `fsync` of a linked inode would also commit its new
-    /// link count to the journal, one commit each, where the sync of the directory records the
-    /// names once.
+    /// Files hard-linked from another wheelhouse, which may never have been synced. A sync of each
+    /// costs a flush of the disk's cache each (a full `fsync` of a linked inode a journal commit
+    /// too): the commit syncs the file system once instead, or their data only where it cannot.
     durable: std::collections::BTreeSet<String>,
 }
 
@@ -188,10 +187,14 @@ impl Staging {
     }
 
     fn commit_with(self, strategy: Strategy) -> Result<()> {
+        // Files linked from another wheelhouse may never have been synced, and a sync of each, even
+        // of clean data, flushes the disk's cache once per file: with links, the whole file system
+        // is synced once instead (Linux), which covers the new files too.
+        let synced_whole = !self.durable.is_empty() && sync_file_system(&self.dir)?;
         for entry in fs_err::read_dir(&self.dir)? {
             let entry = entry?;
             let path = entry.path();
-            if !path.is_file() {
+            if synced_whole || !path.is_file() {
                 continue;
             }
             let linked = self.durable.contains(&*entry.file_name().to_string_lossy());
@@ -317,6 +320,23 @@ fn exchange(from: &Path, to: &Path) -> std::io::Result<()> {
 #[cfg(not(any(target_os = "linux", target_os = "macos")))]
 fn exchange(_from: &Path, _to: &Path) -> std::io::Result<()> {
     Err(std::io::Error::from_raw_os_error(libc::ENOSYS))
+}
+
+/// `syncfs` of the file system `dir` is on: true when done, false where there is none.
+#[cfg(target_os = "linux")]
+fn sync_file_system(dir: &Path) -> Result<bool> {
+    let file = File::open(dir).with_context(|| format!("cannot open {}", dir.display()))?;
+    // SAFETY: syncfs on a descriptor we own and keep open for the call.
+    if unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&file)) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("cannot sync the file system of {}", dir.display()));
+    }
+    Ok(true)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sync_file_system(_dir: &Path) -> Result<bool> {
+    Ok(false)
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {

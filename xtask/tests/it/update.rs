@@ -196,6 +196,12 @@ fn a_delta_carries_what_its_base_lacks_and_applies_only_over_that_base() {
     let empty =
         run_fails(&mut project.command(&["unpack-wheelhouse", "wheelhouse.delta.tgz", "--wheelhouse", "empty"]));
     assert!(stderr(&empty).contains("holds no wheelhouse"), "{}", stderr(&empty));
+    let bundle =
+        run_fails(&mut project.command(&["bundle", "--configmap", "wheelhouse", "--archive", "wheelhouse.delta.tgz"]));
+    assert!(stderr(&bundle).contains("a bundle carries a whole wheelhouse"), "{}", stderr(&bundle));
+    let serve =
+        run_fails(&mut project.command(&["serve", "--archive", "wheelhouse.delta.tgz", "--bind", "127.0.0.1:0"]));
+    assert!(stderr(&serve).contains("it cannot be served alone"), "{}", stderr(&serve));
 }
 
 /// The entries of a `.tgz` with their bytes, in order.

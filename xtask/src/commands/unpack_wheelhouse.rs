@@ -72,20 +72,16 @@ pub fn run(sh: &Shell, project: &Project, args: &UnpackWheelhouse) -> Result<()>
                 wheelhouse.display()
             );
         };
-        if !problems.is_empty() {
-            bail!(
-                "refused {}: it does not match its manifest; {} is unchanged\n  {}",
-                archive_path.display(),
-                wheelhouse.display(),
-                problems.join("\n  ")
-            );
+        // When its own entries do not check out, nothing is linked: the refusal below names them.
+        if problems.is_empty() {
+            taken = fill_from_base(&staging.dir, &wheelhouse, base_manifest, &checked.manifest, delta).with_context(
+                || format!("refused {}; {} is unchanged", archive_path.display(), wheelhouse.display()),
+            )?;
+            let whole =
+                integrity::check_directory(&staging.dir, &checked.manifest, Depth::Contents, parallel::default_jobs())?;
+            problems.extend(whole.problems.iter().map(|problem| problem.message.clone()));
+            staging.linked_from_synced(taken.linked.clone());
         }
-        taken = fill_from_base(&staging.dir, &wheelhouse, base_manifest, &checked.manifest, delta)
-            .with_context(|| format!("refused {}; {} is unchanged", archive_path.display(), wheelhouse.display()))?;
-        let whole =
-            integrity::check_directory(&staging.dir, &checked.manifest, Depth::Contents, parallel::default_jobs())?;
-        problems.extend(whole.problems.iter().map(|problem| problem.message.clone()));
-        staging.linked_from_synced(taken.linked.clone());
     }
     // An index it carries must be the one its files give (for a delta, the whole was checked above).
     if problems.is_empty() && checked.delta.is_none() {

@@ -92,21 +92,10 @@ pub fn missing_from_base(base: &Manifest, entry: &FileEntry) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
-
     use super::*;
 
     fn entry(filename: &str, sha256: &str) -> FileEntry {
-        FileEntry {
-            filename: filename.to_owned(),
-            name: "x".to_owned(),
-            version: "1".to_owned(),
-            sha256: sha256.to_owned(),
-            size: 1,
-            requirements: BTreeSet::new(),
-            targets: BTreeSet::new(),
-            origin: "index".to_owned(),
-        }
+        FileEntry::for_tests(filename, sha256)
     }
 
     fn manifest(files: Vec<FileEntry>) -> Manifest {

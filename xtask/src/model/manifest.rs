@@ -227,6 +227,23 @@ impl Manifest {
 }
 
 #[cfg(test)]
+impl FileEntry {
+    /// A file of package `x` 1, one byte, of no requirements or target, for the model's tests.
+    pub fn for_tests(filename: &str, sha256: &str) -> FileEntry {
+        FileEntry {
+            filename: filename.to_owned(),
+            name: "x".to_owned(),
+            version: "1".to_owned(),
+            sha256: sha256.to_owned(),
+            size: 1,
+            requirements: BTreeSet::new(),
+            targets: BTreeSet::new(),
+            origin: "index".to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
 impl Manifest {
     /// A manifest that holds nothing, for the model's tests to fill with struct update syntax.
     pub fn empty_for_tests() -> Manifest {
@@ -273,16 +290,7 @@ mod tests {
     use super::*;
 
     fn entry(filename: &str, sha256: &str) -> FileEntry {
-        FileEntry {
-            filename: filename.to_owned(),
-            name: "x".to_owned(),
-            version: "1".to_owned(),
-            sha256: sha256.to_owned(),
-            size: 1,
-            requirements: BTreeSet::new(),
-            targets: BTreeSet::new(),
-            origin: "index".to_owned(),
-        }
+        FileEntry::for_tests(filename, sha256)
     }
 
     fn manifest(files: Vec<FileEntry>) -> Manifest {

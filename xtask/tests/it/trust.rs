@@ -9,24 +9,8 @@ use xtask::model::{digest::sha256_hex, manifest::Manifest};
 
 use crate::support::{
     project::{stderr, stdout, Project, ONE_TARGET},
-    run_fails, run_ok,
+    run_fails, run_ok, tree,
 };
-
-/// Every file under `dir` with its bytes, to prove a refused run changed nothing.
-fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<(String, Vec<u8>)> = walkdir::WalkDir::new(dir)
-        .sort_by_file_name()
-        .into_iter()
-        .map(Result::unwrap)
-        .filter(|entry| entry.file_type().is_file())
-        .map(|entry| {
-            let relative = entry.path().strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-            (relative, fs_err::read(entry.path()).unwrap())
-        })
-        .collect();
-    files.sort();
-    files
-}
 
 fn create_flags(project: &Project, wheelhouse: &str) -> Vec<String> {
     let mut flags: Vec<String> =

@@ -6,28 +6,13 @@ use std::path::Path;
 use crate::support::{
     index::BIG_PAYLOAD_BYTES,
     project::{stderr, stdout, Project, ONE_TARGET, TWO_TARGETS},
-    raw_archives, run_fails, run_ok,
+    raw_archives, run_fails, run_ok, tree,
 };
 
 /// The entries of an archive, in order, as `tar` lists them.
 fn entries(archive: &Path) -> Vec<String> {
     let output = run_ok(std::process::Command::new("tar").arg("tzf").arg(archive));
     stdout(&output).lines().map(str::to_owned).collect()
-}
-
-/// Every file below `dir` (the index's pages included) with its bytes, sorted by path.
-fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<(String, Vec<u8>)> = walkdir::WalkDir::new(dir)
-        .into_iter()
-        .map(Result::unwrap)
-        .filter(|entry| entry.file_type().is_file())
-        .map(|entry| {
-            let relative = entry.path().strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-            (relative, fs_err::read(entry.path()).unwrap())
-        })
-        .collect();
-    files.sort();
-    files
 }
 
 #[test]

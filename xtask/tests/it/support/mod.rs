@@ -138,3 +138,19 @@ pub fn uv_under_test() -> Option<std::path::PathBuf> {
     }
     uv
 }
+
+/// Every file under `dir` with its bytes, to prove a refused run changed nothing.
+pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|entry| entry.file_type().is_file())
+        .map(|entry| {
+            let relative = entry.path().strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            (relative, fs_err::read(entry.path()).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}

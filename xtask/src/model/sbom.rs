@@ -216,20 +216,9 @@ fn uuid_from(digest: &str) -> String {
     format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
 }
 
+/// `YYYY-MM-DDTHH:MM:SSZ` of `SOURCE_DATE_EPOCH` (the one civil-date conversion is `osv`'s).
 fn rfc3339(epoch: u64) -> String {
-    // Days to a civil date (Howard Hinnant's algorithm), to avoid a date crate for one field.
-    let days = (epoch / 86_400) as i64;
-    let seconds = epoch % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", seconds / 3600, seconds / 60 % 60, seconds % 60)
+    crate::model::osv::timestamp(i64::try_from(epoch).unwrap_or(i64::MAX))
 }
 
 /// The licence a wheel's METADATA declares: `License-Expression` (PEP 639) as an expression, else
